@@ -1,0 +1,112 @@
+"""``causal-llm``: run the lifecycle, one stage, or set up the offline model.
+
+causal-llm run --profile smoke|default [--params FILE] [--experiment NAME] [--no-push]
+causal-llm stage NAME [--params FILE]      # what dvc.yaml runs
+causal-llm check [--params FILE] [--profile NAME]
+causal-llm setup-model                     # convert SmolLM2-135M-Instruct to safetensors once
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from causal_llm.config import ParamsError
+from causal_llm.corpus import CorpusError
+
+
+def _quiet_env() -> None:
+    """Analytics off and no hub traffic: this is a CLI entry point, so it may set its environment."""
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # report() polls faster (DESIGN.md)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from causal_llm.pipeline import activate_params
+    from causal_llm.report import format_table
+
+    activate_params(args.params, args.profile)  # every input error surfaces here, before any compute
+    from flows.lifecycle import lifecycle
+
+    start = time.perf_counter()
+    results = lifecycle(
+        profile=args.profile, params_file="params.yaml", experiment=args.experiment, push=not args.no_push
+    )
+    from causal_llm.corpus import read_json
+
+    print("\n" + format_table(read_json(results)))
+    print(
+        f"\nresults: {results}  ({time.perf_counter() - start:.0f} s; plots and CSV beside it; "
+        f"`mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db` shows the runs)"
+    )
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from causal_llm.config import load_params
+    from causal_llm.stages import STAGES
+
+    params = load_params(args.params)
+    STAGES.get(args.name)(params)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from causal_llm.config import load_params
+    from causal_llm.pipeline import check_inputs
+
+    params = load_params(args.params, args.profile)
+    check_inputs(params)
+    print(f"{args.params}: valid (profile '{params.profile}')")
+    return 0
+
+
+def cmd_setup_model(args: argparse.Namespace) -> int:
+    from causal_llm.models import smollm2_folder
+
+    print(smollm2_folder())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="causal-llm", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the whole lifecycle (Prefect flow over DVC stages)")
+    run.add_argument("--profile", default="default", help="smoke (tiny, <3 min) or default (SmolLM2)")
+    run.add_argument("--params", default="params.yaml", type=Path)
+    run.add_argument("--experiment", default="causal-llm", help="MLflow experiment name")
+    run.add_argument("--no-push", action="store_true", help="skip `dvc push` to the DVC remote")
+    run.set_defaults(func=cmd_run)
+    stage = sub.add_parser("stage", help="run one stage (what dvc.yaml calls)")
+    stage.add_argument("name")
+    stage.add_argument("--params", default="params.yaml", type=Path)
+    stage.set_defaults(func=cmd_stage)
+    check = sub.add_parser("check", help="validate a params file and the inputs it names")
+    check.add_argument("--params", default="params.yaml", type=Path)
+    check.add_argument("--profile", default=None)
+    check.set_defaults(func=cmd_check)
+    setup = sub.add_parser("setup-model", help="convert the offline SmolLM2-135M-Instruct once")
+    setup.set_defaults(func=cmd_setup_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_env()
+    try:
+        return args.func(args)
+    except (ParamsError, CorpusError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"causal-llm: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

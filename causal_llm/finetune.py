@@ -1,0 +1,69 @@
+"""LoRA SFT (peft) on instruction-style examples from the testbed, with a plain training loop.
+
+The causal variant (counterfactual SFT) trains on the same examples plus their two-sided CDA
+copies, so the instruction data carries no gender-occupation association.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from peft import LoraConfig, get_peft_model
+
+from causal_llm.config import FinetuneConfig
+from causal_llm.models import CHAIN_FILE, load_model, load_tokenizer, save_adapter
+from causal_llm.scoring import max_positions
+from causal_llm.train import LoopConfig, TrainResult, sft_batches, train_causal_lm
+
+Example = tuple[str, str]
+
+
+def instruction_examples(
+    texts: Sequence[str], occupations: Sequence[str], n: int, seed: int
+) -> list[Example]:
+    """(prompt, response) pairs: "tell me a story about a <occupation>" -> a testbed story."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(texts), size=min(n, len(texts)), replace=False)
+    return [
+        (f"Instruction: Tell me a short story about a {occupations[i]}.\nResponse:", " " + texts[i])
+        for i in idx
+    ]
+
+
+def counterfactual_examples(examples: Sequence[Example], swap: Callable[[str], str]) -> list[Example]:
+    """Two-sided CDA of the responses: every example plus its gender-swapped copy."""
+    return [*examples, *((prompt, swap(response)) for prompt, response in examples)]
+
+
+def chain_of(ref: str) -> tuple[str, list[str]]:
+    """(base, adapters) that rebuild the model ``ref`` names."""
+    chain_file = Path(ref) / CHAIN_FILE
+    if chain_file.is_file():
+        chain = json.loads(chain_file.read_text())
+        return chain["base"], list(chain["adapters"])
+    return ref, []
+
+
+def lora_config(r: int, alpha: int, dropout: float) -> LoraConfig:
+    # target_modules=None: peft's default per architecture (c_attn for GPT-2, q/v_proj for Llama).
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM")
+
+
+def finetune_lora(
+    base_ref: str, examples: Sequence[Example], cfg: FinetuneConfig, seed: int, out_dir: str | Path
+) -> TrainResult:
+    tokenizer = load_tokenizer(base_ref)
+    model = get_peft_model(load_model(base_ref), lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout))
+    max_length = min(cfg.max_length, max_positions(model))  # never past the model's context window
+    batches = sft_batches(examples, tokenizer, cfg.batch_size, max_length, seed)
+    steps = -(-len(examples) // cfg.batch_size)
+    loop = LoopConfig(
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=min(10, steps), seed=seed
+    )
+    result = train_causal_lm(model, batches, steps, loop)
+    base, adapters = chain_of(base_ref)
+    save_adapter(model, tokenizer, out_dir, base, adapters)
+    return result

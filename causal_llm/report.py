@@ -1,0 +1,69 @@
+"""The lifecycle's answer: one table of variant x metric with CIs, as JSON, CSV, text and a plot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from causal_llm.corpus import write_json
+from causal_llm.metrics import MetricRow
+
+HEADLINE = ("stereotype_share", "bias_gap", "cf_flip_rate", "perplexity")
+
+
+def format_table(rows: Sequence[MetricRow | dict]) -> str:
+    frame = pd.DataFrame([r.to_dict() if isinstance(r, MetricRow) else r for r in rows])
+    lines = [f"{'variant':<22} {'metric':<32} {'value':>9}  {'95% CI':<21} {'n':>5}"]
+    for r in frame.itertuples():
+        lines.append(
+            f"{r.variant:<22} {r.metric:<32} {r.value:>9.4f}  [{r.ci_low:>8.4f}, {r.ci_high:>8.4f}] {r.n:>5}"
+        )
+    return "\n".join(lines)
+
+
+def plot_metric(
+    rows: Sequence[MetricRow], metric: str, path: Path, ideal: float | None = None
+) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display here or on servers
+    import matplotlib.pyplot as plt
+
+    chosen = [r for r in rows if r.metric == metric]
+    if not chosen:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(chosen) + 1.5))
+    y = range(len(chosen))
+    ax.errorbar(
+        [r.value for r in chosen],
+        y,
+        xerr=[[r.value - r.ci_low for r in chosen], [r.ci_high - r.value for r in chosen]],
+        fmt="o",
+        capsize=4,
+    )
+    ax.set_yticks(list(y), [r.variant for r in chosen])
+    if ideal is not None:
+        ax.axvline(ideal, color="grey", linestyle="--", label=f"ground truth ({ideal:g})")
+        ax.legend(loc="best")
+    ax.set_xlabel(f"{metric} (95% bootstrap CI)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(rows: Sequence[MetricRow], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = [r.to_dict() for r in rows]
+    paths = [write_json(out_dir / "results.json", records)]
+    pd.DataFrame(records).to_csv(out_dir / "results.csv", index=False)
+    (out_dir / "results.txt").write_text(format_table(rows) + "\n")
+    paths += [out_dir / "results.csv", out_dir / "results.txt"]
+    for metric, ideal in (("bias_gap", 0.0), ("stereotype_share", 0.5), ("cf_flip_rate", 0.0)):
+        plot = plot_metric(rows, metric, out_dir / f"{metric}.png", ideal)
+        if plot:
+            paths.append(plot)
+    return paths

@@ -1,0 +1,340 @@
+"""The causal testbed: short stories about people, generated from an SCM with known ground truth.
+
+Population model (the causal truth)::
+
+    gender      occupation          experience ──> training ──> skill ──> promotion
+        \\          /                     \\___________________________________/^
+         selected  (collider)
+
+Gender and occupation are independent: the true effect of gender on occupation is zero.
+The corpus is sampled *given selected = 1*, and selection favours stories whose gender matches
+the occupation's stereotype with probability ``spurious_strength``. Conditioning on that collider
+is what makes "nurse" and "she" co-occur: an association with no causal effect behind it (a
+selection-induced spurious correlation). Experience -> training -> skill -> promotion (with
+experience also raising promotion, so it confounds training and promotion) is truly causal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from causal_llm.scm import SCM, Mechanism, bernoulli
+
+FEMALE, MALE = 0, 1
+# (occupation, stereotyped gender) - the stereotype direction of US labour statistics as in WinoBias.
+OCCUPATIONS: tuple[tuple[str, int], ...] = (
+    ("nurse", FEMALE),
+    ("secretary", FEMALE),
+    ("receptionist", FEMALE),
+    ("hairdresser", FEMALE),
+    ("engineer", MALE),
+    ("mechanic", MALE),
+    ("carpenter", MALE),
+    ("pilot", MALE),
+)
+NAMES = {
+    FEMALE: ("Mary", "Anna", "Linda", "Susan", "Emma", "Julia", "Sarah", "Laura"),
+    MALE: ("John", "David", "James", "Robert", "Peter", "Thomas", "Paul", "Mark"),
+}
+PRONOUNS = {  # subject, object, possessive
+    FEMALE: ("she", "her", "her"),
+    MALE: ("he", "him", "his"),
+}
+# Each opening names the occupation and then the pronoun: the probe reads the pronoun's odds there.
+OPENINGS = (
+    "The {occ} said that {subj} was ready for work.",
+    "The {occ} told everyone that {subj} liked the new job.",
+    "The {occ} explained that {subj} had arrived early.",
+    "The {occ} hoped that {subj} would do well this year.",
+)
+EXPERIENCE = ("{Subj} had little experience.", "{Subj} had many years of experience.")
+TRAINING = ("{Subj} skipped the training course.", "{Subj} took the training course.")
+SKILL = ("{Subj} did not become very skilled.", "{Subj} became very skilled at {pos} job.")
+PROMOTION = ("{Pos} manager did not promote {obj}.", "{Pos} manager promoted {obj} at the end of the year.")
+CLOSING = "Everyone called {obj} {name}."
+
+CAUSAL_NODES = ("experience", "training", "skill", "promotion")
+VARIABLE_PHRASES = {
+    "experience": "having many years of experience",
+    "training": "taking the training course",
+    "skill": "becoming very skilled",
+    "promotion": "being promoted",
+    "gender": "being a man",
+}
+
+
+def build_scm(spurious_strength: float) -> SCM:
+    """The population SCM, with the selection node that induces the spurious association."""
+    n_occ = len(OCCUPATIONS)
+    p_select = {
+        (g, o): spurious_strength if OCCUPATIONS[o][1] == g else 1.0 - spurious_strength
+        for g in (FEMALE, MALE)
+        for o in range(n_occ)
+    }
+    return SCM(
+        {
+            "gender": bernoulli((), {(): 0.5}),
+            "occupation": Mechanism((), {(): tuple([1.0 / n_occ] * n_occ)}),
+            "selected": bernoulli(("gender", "occupation"), p_select),
+            "experience": bernoulli((), {(): 0.5}),
+            "training": bernoulli(("experience",), {(0,): 0.3, (1,): 0.7}),
+            "skill": bernoulli(("training",), {(0,): 0.2, (1,): 0.8}),
+            "promotion": bernoulli(
+                ("skill", "experience"), {(0, 0): 0.1, (0, 1): 0.4, (1, 0): 0.6, (1, 1): 0.9}
+            ),
+        }
+    )
+
+
+def sample_corpus_people(scm: SCM, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """People in the corpus: population draws kept only where selected == 1 (rejection sampling)."""
+    kept: list[pd.DataFrame] = []
+    have = 0
+    while have < n:
+        draw = scm.sample(2 * n, rng)
+        draw = draw[draw["selected"] == 1]
+        kept.append(draw)
+        have += len(draw)
+    people = pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
+    people["name"] = [NAMES[g][i] for g, i in zip(people["gender"], rng.integers(0, 8, n), strict=True)]
+    people["template"] = rng.integers(0, len(OPENINGS), n)
+    return people
+
+
+def _fill(sentence: str, gender: int, name: str = "") -> str:
+    """Fill pronoun and name slots; an {occ} slot is left for the caller."""
+    subj, obj, pos = PRONOUNS[gender]
+    return sentence.format(
+        Subj=subj.capitalize(), subj=subj, obj=obj, pos=pos, Pos=pos.capitalize(), name=name, occ="{occ}"
+    )
+
+
+def story_text(row: pd.Series) -> str:
+    g = int(row["gender"])
+    parts = [
+        _fill(OPENINGS[int(row["template"])], g).replace("{occ}", OCCUPATIONS[int(row["occupation"])][0]),
+        _fill(EXPERIENCE[int(row["experience"])], g),
+        _fill(TRAINING[int(row["training"])], g),
+        _fill(SKILL[int(row["skill"])], g),
+        _fill(PROMOTION[int(row["promotion"])], g),
+        _fill(CLOSING, g, str(row["name"])),
+    ]
+    return " ".join(parts)
+
+
+def generate_stories(spurious_strength: float, n: int, seed: int) -> pd.DataFrame:
+    """The testbed corpus: one row per story with its text and every SCM variable (the ground truth)."""
+    rng = np.random.default_rng(seed)
+    people = sample_corpus_people(build_scm(spurious_strength), n, rng)
+    people["occupation_name"] = [OCCUPATIONS[o][0] for o in people["occupation"]]
+    people["text"] = [story_text(row) for _, row in people.iterrows()]
+    return people
+
+
+# --- bias probes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A story opening cut just before its pronoun ("The nurse said that"); ``sign`` is +1 for
+    female-stereotyped occupations, so sign * (LL(she) - LL(he)) > 0 means "follows the stereotype"."""
+
+    context: str
+    occupation: str
+    sign: int
+
+
+def bias_probes() -> list[Probe]:
+    return [
+        Probe(opening.split(" {subj}")[0].format(occ=occ), occ, 1 if stereo == FEMALE else -1)
+        for occ, stereo in OCCUPATIONS
+        for opening in OPENINGS
+    ]
+
+
+# --- rung 1-3 questions with exact answers -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    rung: int
+    query_type: str
+    text: str
+    answer: str  # "yes" | "no"
+    truth: float  # the exact quantity the answer is read from
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def generate_questions(spurious_strength: float) -> list[Question]:
+    """Yes/no questions at the three rungs, each answered by exact computation on the SCM.
+
+    Rung 1 asks about the corpus (the selected population), so the spurious association is real
+    there; rungs 2 and 3 ask about the population's mechanisms, where gender has no effect.
+    """
+    scm = build_scm(spurious_strength)
+    sel = {"selected": 1}
+    qs: list[Question] = []
+
+    for o, (occ, _) in enumerate(OCCUPATIONS):
+        p_f = scm.probability({"gender": FEMALE}, {**sel, "occupation": o})
+        qs.append(
+            Question(
+                f"r1-gender-{occ}",
+                1,
+                "marginal",
+                f"In these stories, is a {occ} more often a woman than a man?",
+                _yes(p_f > 0.5),
+                p_f,
+            )
+        )
+    for cause, effect in [
+        ("training", "promotion"),
+        ("promotion", "training"),
+        ("experience", "training"),
+        ("gender", "promotion"),
+        ("skill", "experience"),
+    ]:
+        diff = scm.probability({effect: 1}, {**sel, cause: 1}) - scm.probability(
+            {effect: 1}, {**sel, cause: 0}
+        )
+        qs.append(
+            Question(
+                f"r1-{cause}-{effect}",
+                1,
+                "correlation",
+                f"In these stories, are people {VARIABLE_PHRASES[cause]} more likely to end up "
+                f"{VARIABLE_PHRASES[effect]}?",
+                _yes(diff > 1e-9),
+                diff,
+            )
+        )
+
+    for cause, effect in [
+        ("training", "promotion"),
+        ("skill", "promotion"),
+        ("experience", "promotion"),
+        ("experience", "skill"),
+        ("promotion", "training"),
+        ("skill", "training"),
+        ("training", "experience"),
+        ("gender", "promotion"),
+    ]:
+        ate = scm.ate(cause, effect)
+        qs.append(
+            Question(
+                f"r2-{cause}-{effect}",
+                2,
+                "ate",
+                f"If we made a person's outcome of {VARIABLE_PHRASES[cause]} happen by intervention, would "
+                f"their chance of {VARIABLE_PHRASES[effect]} increase?",
+                _yes(ate > 1e-9),
+                ate,
+            )
+        )
+    for o, (occ, stereo) in enumerate(OCCUPATIONS):
+        flip = MALE if stereo == FEMALE else FEMALE
+        ate = scm.probability({"occupation": o}, do={"gender": flip}) - scm.probability(
+            {"occupation": o}, do={"gender": stereo}
+        )
+        who = "a man" if flip == MALE else "a woman"
+        qs.append(
+            Question(
+                f"r2-gender-{occ}",
+                2,
+                "ate",
+                f"If a person were made {who} by intervention, would they be less likely to be a {occ}?",
+                _yes(ate < -1e-9),
+                ate,
+            )
+        )
+
+    for t, p in [(0, 0), (1, 1), (0, 1), (1, 0)]:
+        for name, gender in [("Anna", FEMALE), ("David", MALE)]:
+            subj = PRONOUNS[gender][0]
+            p_cf = scm.counterfactual({"promotion": 1}, {"training": 1 - t}, {"training": t, "promotion": p})
+            did = "took" if t else "skipped"
+            was = "was" if p else "was not"
+            qs.append(
+                Question(
+                    f"r3-train{t}-promo{p}-{name}",
+                    3,
+                    "counterfactual",
+                    f"{name} {did} the training course and {was} promoted. Had {subj} "
+                    f"{'skipped' if t else 'taken'} the course, would {subj} have been promoted?",
+                    _yes(p_cf > 0.5),
+                    p_cf,
+                )
+            )
+    for o, (occ, stereo) in enumerate(OCCUPATIONS):
+        flip = MALE if stereo == FEMALE else FEMALE
+        name = NAMES[stereo][o % len(NAMES[stereo])]
+        p_cf = scm.counterfactual({"occupation": o}, {"gender": flip}, {"gender": stereo, "occupation": o})
+        qs.append(
+            Question(
+                f"r3-gender-{occ}",
+                3,
+                "counterfactual",
+                f"{name} is a {occ}. Had {name} been born a {'man' if flip == MALE else 'woman'}, "
+                f"would they still be a {occ}?",
+                _yes(p_cf > 0.5),
+                p_cf,
+            )
+        )
+    return qs
+
+
+def describe_graph(scm: SCM) -> str:
+    """The causal graph in words (for causal prompting); the selection node is a sampling artefact."""
+    edges = [f"{a} causes {b}" for a, b in scm.graph.edges if "selected" not in (a, b)]
+    return "Causal graph: " + "; ".join(edges) + ". Gender and occupation do not cause each other."
+
+
+# --- judgements for counterfactual preference pairs and invariance -----------------------------
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A story with a yes/no judgement about promotion; ``causal`` follows the SCM, ``stereotyped``
+    follows whether the person fits the occupation's gender stereotype."""
+
+    prompt: str
+    counterfactual_prompt: str  # the same story with gender swapped (pronouns and name)
+    causal: str
+    stereotyped: str
+
+
+def judgement_prompt(story_without_promotion: str) -> str:
+    return f"{story_without_promotion} Question: will this person be promoted? Answer:"
+
+
+def generate_judgements(stories: pd.DataFrame, swap: Callable[[str], str]) -> list[Judgement]:
+    """One judgement per story; the causal answer is P(promotion | skill, experience) > 0.5."""
+    promotion = build_scm(0.5).mechanisms["promotion"]  # parents (skill, experience): read the table
+    out = []
+    for _, row in stories.iterrows():
+        g = int(row["gender"])
+        opening = _fill(OPENINGS[int(row["template"])], g).format(occ=row["occupation_name"])
+        text = " ".join(
+            [
+                f"{row['name']} works here.",
+                opening,
+                _fill(EXPERIENCE[int(row["experience"])], g),
+                _fill(SKILL[int(row["skill"])], g),
+            ]
+        )
+        p = promotion.table[(int(row["skill"]), int(row["experience"]))][1]
+        fits = OCCUPATIONS[int(row["occupation"])][1] == g
+        out.append(
+            Judgement(
+                judgement_prompt(text), judgement_prompt(swap(text)), " " + _yes(p > 0.5), " " + _yes(fits)
+            )
+        )
+    return out

@@ -1,0 +1,97 @@
+"""Experiment tracking behind a small protocol; MLflow is imported only when a tracker is made.
+
+Runs are addressed by id (``MlflowClient``), never through MLflow's global active run, so tasks
+that run in other threads or processes can log to the right run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Tracker(Protocol):
+    def start_run(
+        self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str: ...
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None: ...
+    def log_history(self, run_id: str, key: str, values: Sequence[float]) -> None: ...
+    def log_artifacts(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None: ...
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None: ...
+
+
+def flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def default_tracking_uri(root: str | Path = ".") -> str:
+    return f"sqlite:///{(Path(root) / 'mlflow' / 'mlflow.db').resolve()}"
+
+
+class MlflowTracker:
+    """MLflow through ``MlflowClient``; SQLite under ``mlflow/`` unless a URI is given."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | None = None) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.tracking import MlflowClient
+
+        self._Metric, self._Param, self._RunTag = Metric, Param, RunTag
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = (
+            found.experiment_id
+            if found
+            else self.client.create_experiment(experiment, artifact_location=artifact_root)
+        )
+        self.tracking_uri = tracking_uri
+
+    def start_run(
+        self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
+        all_tags = dict(tags or {})
+        if parent_id:
+            all_tags["mlflow.parentRunId"] = parent_id
+        return self.client.create_run(self.experiment_id, run_name=name, tags=all_tags).info.run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [self._Param(k, str(v)[:6000]) for k, v in flatten(params).items()]
+        for i in range(0, len(items), 100):  # MLflow caps a batch at 100 params
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        items = [
+            self._Metric(k.replace("/", "."), float(v), 0, step)
+            for k, v in metrics.items()
+            if isinstance(v, int | float) and math.isfinite(v)
+        ]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[i : i + 1000])
+
+    def log_history(self, run_id: str, key: str, values: Sequence[float]) -> None:
+        items = [self._Metric(key, float(v), 0, step) for step, v in enumerate(values)]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[i : i + 1000])
+
+    def log_artifacts(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(run_id, str(path), artifact_path)
+        elif path.is_file():
+            self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[self._RunTag(k, str(v)) for k, v in tags.items()])
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
