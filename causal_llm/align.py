@@ -33,9 +33,7 @@ def counterfactual_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[s
         if len(pairs) >= n:
             break
     if not pairs:
-        raise ValueError(
-            "no judgement where the causal and the stereotyped answer differ: raise data.n_stories"
-        )
+        raise ValueError("no judgement where the causal and the stereotyped answer differ: raise data.n_stories")
     return pairs[:n]
 
 
@@ -82,9 +80,7 @@ def train_dpo(
     }
 
 
-def preference_shift(
-    reference_ref: str, policy_ref: str, pairs: Sequence[dict[str, str]]
-) -> dict[str, float]:
+def preference_shift(reference_ref: str, policy_ref: str, pairs: Sequence[dict[str, str]]) -> dict[str, float]:
     """How far the policy moved from the reference on the pairs, by our own scorer."""
     chosen = [(p["prompt"], p["chosen"]) for p in pairs]
     rejected = [(p["prompt"], p["rejected"]) for p in pairs]

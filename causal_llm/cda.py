@@ -164,7 +164,8 @@ def gender_swap(text: str) -> str:
             continue
         if low == "her":
             nxt = _next_word(tokens, i)
-            possessive = nxt is not None and nxt[0].islower() and nxt.lower() not in _NOT_A_NOUN_PHRASE
+            is_name = nxt is not None and nxt[0].isupper() and not nxt.isupper()  # "called her Mary"
+            possessive = nxt is not None and not is_name and nxt.lower() not in _NOT_A_NOUN_PHRASE
             out.append(_match_case(tok, "his" if possessive else "him"))
         elif low in SWAPS:
             out.append(_match_case(tok, SWAPS[low]))

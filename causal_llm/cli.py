@@ -50,11 +50,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
+    import psutil
+
     from causal_llm.config import load_params
     from causal_llm.stages import STAGES
 
     params = load_params(args.params)
+    start = time.perf_counter()
     STAGES.get(args.name)(params)
+    compute = time.perf_counter() - start
+    in_process = time.time() - psutil.Process().create_time()
+    print(f"causal-llm stage {args.name}: {compute:.1f} s compute, {in_process:.1f} s in process", flush=True)
     return 0
 
 

@@ -41,9 +41,7 @@ class DataConfig:
     corpus_file: str | None = None
 
     def __post_init__(self) -> None:
-        _require(
-            self.n_stories >= 50, "data.n_stories must be at least 50 (the held-out split needs stories)"
-        )
+        _require(self.n_stories >= 50, "data.n_stories must be at least 50 (the held-out split needs stories)")
         _require(0.5 <= self.spurious_strength < 1.0, "data.spurious_strength must be in [0.5, 1.0)")
         _require(0.0 < self.heldout_fraction < 0.5, "data.heldout_fraction must be in (0, 0.5)")
 
@@ -70,9 +68,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         _require(self.n_embd % self.n_head == 0, "pretrain.n_embd must be divisible by pretrain.n_head")
         _require(self.vocab_size >= 300, "pretrain.vocab_size must be >= 300 (256 bytes + specials + merges)")
-        _require(
-            self.num_workers >= 1 and self.cpus_per_worker >= 1, "pretrain.num_workers/cpus_per_worker >= 1"
-        )
+        _require(self.num_workers >= 1 and self.cpus_per_worker >= 1, "pretrain.num_workers/cpus_per_worker >= 1")
         _require(self.epochs >= 1 and self.batch_size >= 1, "pretrain.epochs and pretrain.batch_size >= 1")
 
 
@@ -83,7 +79,7 @@ class FinetuneConfig:
     # "pretrain:baseline" (the model the pretrain stage produced), "smollm2-135m-instruct"
     # (the offline pretrained model), a local folder or a Hugging Face id.
     base_model: str = "smollm2-135m-instruct"
-    n_examples: int = 256
+    n_examples: int = 128
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -91,6 +87,7 @@ class FinetuneConfig:
     batch_size: int = 8
     lr: float = 1e-3
     max_length: int = 128
+    bf16: bool = True
 
     def __post_init__(self) -> None:
         _require(self.lora_r >= 1, "finetune.lora_r must be >= 1")
@@ -101,7 +98,7 @@ class FinetuneConfig:
 class AlignConfig:
     """DPO (trl) on counterfactual preference pairs, on top of the baseline SFT model."""
 
-    n_pairs: int = 128
+    n_pairs: int = 64
     beta: float = 0.1
     lora_r: int = 8
     lora_alpha: int = 16
@@ -191,22 +188,20 @@ def _type_ok(value: Any, tp: Any) -> bool:
 
 
 def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    if typing.get_origin(tp) is None and isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")  # list[str], str | None
 
 
 def check_section(cls: type, raw: Any, where: str) -> dict[str, Any]:
     """Check one params section's keys and value types against ``cls``, naming ``where`` in errors."""
     raw = raw or {}
-    _require(
-        isinstance(raw, dict), f"{where}: expected a mapping of keys to values, got {type(raw).__name__}"
-    )
+    _require(isinstance(raw, dict), f"{where}: expected a mapping of keys to values, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key, value in raw.items():
         if key not in names:
-            raise ParamsError(
-                f"{where}.{key}: unknown key.{_did_you_mean(key, names)} Valid keys: {', '.join(names)}."
-            )
+            raise ParamsError(f"{where}.{key}: unknown key.{_did_you_mean(key, names)} Valid keys: {', '.join(names)}.")
         if not _type_ok(value, hints[key]):
             raise ParamsError(
                 f"{where}.{key}: expected {_type_name(hints[key])}, got {type(value).__name__} ({value!r})."
@@ -244,6 +239,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+def _check_profile(override: Any, where: str) -> None:
+    _require(isinstance(override, dict | None), f"{where}: expected a mapping of sections to overrides")
+    for key, value in (override or {}).items():
+        if key == "seed":
+            _require(_type_ok(value, int), f"{where}.seed: expected int, got {type(value).__name__}")
+        elif key in SECTIONS:
+            check_section(SECTIONS[key], value, f"{where}.{key}")
+        else:
+            raise ParamsError(f"{where}.{key}: unknown section.{_did_you_mean(key, SECTIONS)}")
+
+
 def params_from_dict(raw: dict[str, Any], source: str, profile: str | None = None) -> Params:
     """Validate a whole params mapping and apply the active (or the given) profile's overrides."""
     for key in raw:
@@ -253,9 +259,7 @@ def params_from_dict(raw: dict[str, Any], source: str, profile: str | None = Non
                 f" Valid keys: {', '.join(TOP_LEVEL_KEYS)}."
             )
     profiles = raw.get("profiles") or {}
-    _require(
-        isinstance(profiles, dict), f"{source}.profiles: expected a mapping of profile name to overrides"
-    )
+    _require(isinstance(profiles, dict), f"{source}.profiles: expected a mapping of profile name to overrides")
     active = profile or raw.get("profile") or "default"
     _require(isinstance(active, str), f"{source}.profile: expected a string naming a profile")
     if active != "default" and active not in profiles:
@@ -263,19 +267,15 @@ def params_from_dict(raw: dict[str, Any], source: str, profile: str | None = Non
             f"{source}.profile: unknown profile '{active}'.{_did_you_mean(active, profiles)}"
             f" Known profiles: default, {', '.join(profiles)}."
         )
+    for name, overrides in profiles.items():  # every profile, so a typo surfaces before it is used
+        _check_profile(overrides, f"{source}.profiles.{name}")
     override = profiles.get(active) or {}
-    for key in override:
-        if key not in SECTIONS and key != "seed":
-            raise ParamsError(
-                f"{source}.profiles.{active}.{key}: unknown section.{_did_you_mean(key, SECTIONS)}"
-            )
     merged = _deep_merge({k: v for k, v in raw.items() if k != "profiles"}, override)
     seed = merged.get("seed", 0)
     _require(_type_ok(seed, int), f"{source}.seed: expected int, got {type(seed).__name__} ({seed!r})")
     sections = {}
     for name, cls in SECTIONS.items():
         check_section(cls, raw.get(name), f"{source}.{name}")
-        check_section(cls, override.get(name), f"{source}.profiles.{active}.{name}")
         sections[name] = build_section(cls, merged.get(name), f"{source}.{name}")
     return Params(seed=seed, profile=active, source=source, **sections)
 

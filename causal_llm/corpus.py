@@ -17,9 +17,7 @@ def read_jsonl(path: str | Path, required: Mapping[str, type] | None = None) -> 
     """Read a JSONL file whose rows must carry ``required`` fields of the given types."""
     path = Path(path)
     if not path.is_file():
-        raise CorpusError(
-            f"{path}: file not found. Check the path in params.yaml or run the stage that writes it."
-        )
+        raise CorpusError(f"{path}: file not found. Check the path in params.yaml or run the stage that writes it.")
     rows = []
     with path.open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
@@ -35,9 +33,7 @@ def read_jsonl(path: str | Path, required: Mapping[str, type] | None = None) -> 
                 raise CorpusError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}.")
             for field, tp in (required or {}).items():
                 if field not in row:
-                    raise CorpusError(
-                        f"{path}:{lineno}: missing field '{field}'. Every line needs {list(required)}."
-                    )
+                    raise CorpusError(f"{path}:{lineno}: missing field '{field}'. Every line needs {list(required)}.")
                 if not isinstance(row[field], tp):
                     got = type(row[field]).__name__
                     raise CorpusError(f"{path}:{lineno}: field '{field}' must be {tp.__name__}, got {got}.")
@@ -75,7 +71,5 @@ def write_json(path: str | Path, obj: Any) -> Path:
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
-        raise CorpusError(
-            f"{path}: file not found. Run the stage that writes it (dvc repro or causal-llm run)."
-        )
+        raise CorpusError(f"{path}: file not found. Run the stage that writes it (dvc repro or causal-llm run).")
     return json.loads(path.read_text())

@@ -70,9 +70,7 @@ def evaluate_model(
     return rows
 
 
-def accuracy_rows(
-    answers: Sequence[dict], variant: str, stage: str, cfg: EvaluateConfig, seed: int
-) -> list[MetricRow]:
+def accuracy_rows(answers: Sequence[dict], variant: str, stage: str, cfg: EvaluateConfig, seed: int) -> list[MetricRow]:
     """Accuracy per strategy and rung from the infer stage's answers for one variant."""
     kw = {"n_resamples": cfg.n_bootstrap, "confidence": cfg.confidence, "seed": seed}
     rows = []
@@ -80,7 +78,5 @@ def accuracy_rows(
         for rung in (1, 2, 3):
             correct = [a["correct"] for a in answers if a["strategy"] == strategy and a["rung"] == rung]
             if correct:
-                rows.append(
-                    mean_row(np.array(correct), variant, stage, f"causal_acc_rung{rung}/{strategy}", **kw)
-                )
+                rows.append(mean_row(np.array(correct), variant, stage, f"causal_acc_rung{rung}/{strategy}", **kw))
     return rows

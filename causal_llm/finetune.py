@@ -6,7 +6,6 @@ copies, so the instruction data carries no gender-occupation association.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,23 +13,18 @@ import numpy as np
 from peft import LoraConfig, get_peft_model
 
 from causal_llm.config import FinetuneConfig
-from causal_llm.models import CHAIN_FILE, load_model, load_tokenizer, save_adapter
+from causal_llm.models import load_model, load_tokenizer, read_chain, save_adapter
 from causal_llm.scoring import max_positions
 from causal_llm.train import LoopConfig, TrainResult, sft_batches, train_causal_lm
 
 Example = tuple[str, str]
 
 
-def instruction_examples(
-    texts: Sequence[str], occupations: Sequence[str], n: int, seed: int
-) -> list[Example]:
+def instruction_examples(texts: Sequence[str], occupations: Sequence[str], n: int, seed: int) -> list[Example]:
     """(prompt, response) pairs: "tell me a story about a <occupation>" -> a testbed story."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(texts), size=min(n, len(texts)), replace=False)
-    return [
-        (f"Instruction: Tell me a short story about a {occupations[i]}.\nResponse:", " " + texts[i])
-        for i in idx
-    ]
+    return [(f"Instruction: Tell me a short story about a {occupations[i]}.\nResponse:", " " + texts[i]) for i in idx]
 
 
 def counterfactual_examples(examples: Sequence[Example], swap: Callable[[str], str]) -> list[Example]:
@@ -40,11 +34,7 @@ def counterfactual_examples(examples: Sequence[Example], swap: Callable[[str], s
 
 def chain_of(ref: str) -> tuple[str, list[str]]:
     """(base, adapters) that rebuild the model ``ref`` names."""
-    chain_file = Path(ref) / CHAIN_FILE
-    if chain_file.is_file():
-        chain = json.loads(chain_file.read_text())
-        return chain["base"], list(chain["adapters"])
-    return ref, []
+    return read_chain(ref) or (ref, [])
 
 
 def lora_config(r: int, alpha: int, dropout: float) -> LoraConfig:
@@ -61,7 +51,12 @@ def finetune_lora(
     batches = sft_batches(examples, tokenizer, cfg.batch_size, max_length, seed)
     steps = -(-len(examples) // cfg.batch_size)
     loop = LoopConfig(
-        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=min(10, steps), seed=seed
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        warmup_steps=min(10, steps),
+        bf16=cfg.bf16,
+        seed=seed,
     )
     result = train_causal_lm(model, batches, steps, loop)
     base, adapters = chain_of(base_ref)

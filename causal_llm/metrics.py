@@ -52,7 +52,5 @@ def mean_row(values: np.ndarray, variant: str, stage: str, metric: str, **kw: fl
 def perplexity_row(nll: np.ndarray, n_tokens: np.ndarray, variant: str, stage: str, **kw: float) -> MetricRow:
     """exp(total NLL / total tokens), resampling documents."""
     nll, n_tokens = np.asarray(nll, float), np.asarray(n_tokens, float)
-    point, low, high = bootstrap(
-        lambda idx: float(np.exp(nll[idx].sum() / n_tokens[idx].sum())), len(nll), **kw
-    )
+    point, low, high = bootstrap(lambda idx: float(np.exp(nll[idx].sum() / n_tokens[idx].sum())), len(nll), **kw)
     return MetricRow(variant, stage, "perplexity", point, low, high, len(nll))

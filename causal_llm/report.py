@@ -17,15 +17,11 @@ def format_table(rows: Sequence[MetricRow | dict]) -> str:
     frame = pd.DataFrame([r.to_dict() if isinstance(r, MetricRow) else r for r in rows])
     lines = [f"{'variant':<22} {'metric':<32} {'value':>9}  {'95% CI':<21} {'n':>5}"]
     for r in frame.itertuples():
-        lines.append(
-            f"{r.variant:<22} {r.metric:<32} {r.value:>9.4f}  [{r.ci_low:>8.4f}, {r.ci_high:>8.4f}] {r.n:>5}"
-        )
+        lines.append(f"{r.variant:<22} {r.metric:<32} {r.value:>9.4f}  [{r.ci_low:>8.4f}, {r.ci_high:>8.4f}] {r.n:>5}")
     return "\n".join(lines)
 
 
-def plot_metric(
-    rows: Sequence[MetricRow], metric: str, path: Path, ideal: float | None = None
-) -> Path | None:
+def plot_metric(rows: Sequence[MetricRow], metric: str, path: Path, ideal: float | None = None) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display here or on servers

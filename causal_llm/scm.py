@@ -90,9 +90,7 @@ class SCM:
         for j, node in enumerate(self.order):
             mech = self.mechanisms[node]
             out = np.empty(n, dtype=np.int64)
-            parent_rows = (
-                np.stack([values[p] for p in mech.parents], axis=1) if mech.parents else np.zeros((n, 0))
-            )
+            parent_rows = np.stack([values[p] for p in mech.parents], axis=1) if mech.parents else np.zeros((n, 0))
             for key in mech.table:
                 rows = np.all(parent_rows == np.array(key), axis=1) if mech.parents else np.ones(n, bool)
                 out[rows] = np.searchsorted(mech.cdf(key), u[rows, j], side="right")
@@ -105,9 +103,7 @@ class SCM:
             weight = float(np.prod([w for w, _ in combo]))
             yield weight, {node: resp for node, (_, resp) in zip(self.order, combo, strict=True)}
 
-    def _solve(
-        self, world: Mapping[str, Mapping[tuple[int, ...], int]], do: Mapping[str, int]
-    ) -> dict[str, int]:
+    def _solve(self, world: Mapping[str, Mapping[tuple[int, ...], int]], do: Mapping[str, int]) -> dict[str, int]:
         values: dict[str, int] = {}
         for node in self.order:
             if node in do:

@@ -24,15 +24,13 @@ class Scored:
     is_greedy: bool
 
 
-def _encode_pair(
-    tokenizer: PreTrainedTokenizerBase, context: str, continuation: str
-) -> tuple[list[int], list[int]]:
+def _encode_pair(tokenizer: PreTrainedTokenizerBase, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:  # trailing spaces belong to the continuation, as in lm-eval
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
     if not context:
         start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         return [start], tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
     whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
     ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
     return whole[: len(ctx)], whole[len(ctx) :]
@@ -60,9 +58,7 @@ def score(
         if not cont:
             raise ValueError(f"empty continuation for context {context[:60]!r}")
         if len(cont) >= limit:
-            raise ValueError(
-                f"a continuation of {len(cont)} tokens does not fit the model's {limit - 1} positions"
-            )
+            raise ValueError(f"a continuation of {len(cont)} tokens does not fit the model's {limit - 1} positions")
         full = (ctx + cont)[-limit:]  # keep the continuation; cut the context from the left
         encoded.append((full, len(cont)))
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))

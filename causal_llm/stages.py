@@ -69,17 +69,13 @@ def finetune_base(params: Params) -> str:
 
 def model_variants(params: Params) -> list[ModelVariant]:
     """Every model the lifecycle produces (and the external base model, if one is used)."""
-    variants = [
-        ModelVariant(f"pretrain/{v}", "pretrain", str(MODELS / "pretrain" / v)) for v in ("baseline", "cda")
-    ]
+    variants = [ModelVariant(f"pretrain/{v}", "pretrain", str(MODELS / "pretrain" / v)) for v in ("baseline", "cda")]
     if not params.finetune.base_model.startswith("pretrain:"):
         variants.insert(
             0,
             ModelVariant(f"base/{Path(params.finetune.base_model).name}", "base", params.finetune.base_model),
         )
-    variants += [
-        ModelVariant(f"finetune/{v}", "finetune", str(MODELS / "finetune" / v)) for v in ("sft", "cf_sft")
-    ]
+    variants += [ModelVariant(f"finetune/{v}", "finetune", str(MODELS / "finetune" / v)) for v in ("sft", "cf_sft")]
     variants.append(ModelVariant("align/dpo_cf", "align", str(MODELS / "align" / "dpo_cf")))
     return variants
 
@@ -151,8 +147,7 @@ def run_pretrain(params: Params) -> None:
     for variant, s in summaries.items():
         log(
             "pretrain",
-            f"{variant}: loss {s['loss_first']:.3f} -> {s['loss_last']:.3f}, "
-            f"{s['tokens_per_s']:.0f} tokens/s",
+            f"{variant}: loss {s['loss_first']:.3f} -> {s['loss_last']:.3f}, {s['tokens_per_s']:.0f} tokens/s",
         )
 
 
@@ -161,9 +156,7 @@ def run_finetune(params: Params) -> None:
     from causal_llm.finetune import counterfactual_examples, finetune_lora, instruction_examples
 
     cfg, train = params.finetune, read_stories("train")
-    examples = instruction_examples(
-        list(train["text"]), list(train["occupation_name"]), cfg.n_examples, params.seed
-    )
+    examples = instruction_examples(list(train["text"]), list(train["occupation_name"]), cfg.n_examples, params.seed)
     variants = {"sft": examples, "cf_sft": counterfactual_examples(examples, gender_swap)}
     summaries = {}
     for variant, data in variants.items():
@@ -172,8 +165,7 @@ def run_finetune(params: Params) -> None:
         summaries[variant] = {**result.summary(), "losses": result.losses, "n_examples": len(data)}
         log(
             "finetune",
-            f"{variant}: loss {summaries[variant]['loss_first']:.3f} -> "
-            f"{summaries[variant]['loss_last']:.3f}",
+            f"{variant}: loss {summaries[variant]['loss_first']:.3f} -> {summaries[variant]['loss_last']:.3f}",
         )
     write_json(REPORTS / "finetune" / "metrics.json", {"variants": summaries})
 
@@ -185,12 +177,8 @@ def run_align(params: Params) -> None:
     judgements = generate_judgements(read_stories("train"), gender_swap)
     pairs = counterfactual_pairs(judgements, params.align.n_pairs)
     log("align", f"DPO on {len(pairs)} counterfactual preference pairs on top of finetune/sft")
-    summary = train_dpo(
-        str(MODELS / "finetune" / "sft"), pairs, params.align, params.seed, MODELS / "align" / "dpo_cf"
-    )
-    write_json(
-        REPORTS / "align" / "metrics.json", {"variants": {"dpo_cf": {**summary, "n_pairs": len(pairs)}}}
-    )
+    summary = train_dpo(str(MODELS / "finetune" / "sft"), pairs, params.align, params.seed, MODELS / "align" / "dpo_cf")
+    write_json(REPORTS / "align" / "metrics.json", {"variants": {"dpo_cf": {**summary, "n_pairs": len(pairs)}}})
     log(
         "align",
         f"dpo_cf: preference margin {summary['margin_reference']:.3f} -> {summary['margin_policy']:.3f}",
@@ -232,9 +220,7 @@ def run_evaluate(params: Params) -> None:
     heldout = read_stories("heldout")
     judgements = generate_judgements(heldout.iloc[: cfg.n_invariance], gender_swap)
     texts = list(heldout["text"].iloc[: cfg.n_heldout])
-    answers = read_jsonl(
-        REPORTS / "infer" / "answers.jsonl", {"variant": str, "strategy": str, "correct": int}
-    )
+    answers = read_jsonl(REPORTS / "infer" / "answers.jsonl", {"variant": str, "strategy": str, "correct": int})
     rows: list[MetricRow] = []
     scorers = {}
     for variant in model_variants(params):
@@ -259,9 +245,7 @@ def run_evaluate(params: Params) -> None:
         }
         gap = next(r for r in rows if r.variant == variant.name and r.metric == "bias_gap")
         log("evaluate", f"{variant.name}: bias_gap {gap.value:+.3f} [{gap.ci_low:+.3f}, {gap.ci_high:+.3f}]")
-    write_json(
-        REPORTS / "evaluate" / "results.json", {"rows": [r.to_dict() for r in rows], "scorers": scorers}
-    )
+    write_json(REPORTS / "evaluate" / "results.json", {"rows": [r.to_dict() for r in rows], "scorers": scorers})
 
 
 @STAGES.register("report")
@@ -269,7 +253,6 @@ def run_report(params: Params) -> None:
     from causal_llm.report import write_report
 
     rows = (
-        read_json(REPORTS / "data" / "metrics.json")["rows"]
-        + read_json(REPORTS / "evaluate" / "results.json")["rows"]
+        read_json(REPORTS / "data" / "metrics.json")["rows"] + read_json(REPORTS / "evaluate" / "results.json")["rows"]
     )
     write_report([MetricRow(**r) for r in rows], REPORTS / "lifecycle")

@@ -83,9 +83,7 @@ def build_scm(spurious_strength: float) -> SCM:
             "experience": bernoulli((), {(): 0.5}),
             "training": bernoulli(("experience",), {(0,): 0.3, (1,): 0.7}),
             "skill": bernoulli(("training",), {(0,): 0.2, (1,): 0.8}),
-            "promotion": bernoulli(
-                ("skill", "experience"), {(0, 0): 0.1, (0, 1): 0.4, (1, 0): 0.6, (1, 1): 0.9}
-            ),
+            "promotion": bernoulli(("skill", "experience"), {(0, 0): 0.1, (0, 1): 0.4, (1, 0): 0.6, (1, 1): 0.9}),
         }
     )
 
@@ -202,9 +200,7 @@ def generate_questions(spurious_strength: float) -> list[Question]:
         ("gender", "promotion"),
         ("skill", "experience"),
     ]:
-        diff = scm.probability({effect: 1}, {**sel, cause: 1}) - scm.probability(
-            {effect: 1}, {**sel, cause: 0}
-        )
+        diff = scm.probability({effect: 1}, {**sel, cause: 1}) - scm.probability({effect: 1}, {**sel, cause: 0})
         qs.append(
             Question(
                 f"r1-{cause}-{effect}",
@@ -333,8 +329,6 @@ def generate_judgements(stories: pd.DataFrame, swap: Callable[[str], str]) -> li
         p = promotion.table[(int(row["skill"]), int(row["experience"]))][1]
         fits = OCCUPATIONS[int(row["occupation"])][1] == g
         out.append(
-            Judgement(
-                judgement_prompt(text), judgement_prompt(swap(text)), " " + _yes(p > 0.5), " " + _yes(fits)
-            )
+            Judgement(judgement_prompt(text), judgement_prompt(swap(text)), " " + _yes(p > 0.5), " " + _yes(fits))
         )
     return out

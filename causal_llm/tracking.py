@@ -13,9 +13,7 @@ from typing import Any, Protocol
 
 
 class Tracker(Protocol):
-    def start_run(
-        self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> str: ...
+    def start_run(self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None) -> str: ...
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None: ...
     def log_history(self, run_id: str, key: str, values: Sequence[float]) -> None: ...
@@ -48,17 +46,17 @@ class MlflowTracker:
 
         self._Metric, self._Param, self._RunTag = Metric, Param, RunTag
         self.client = MlflowClient(tracking_uri=tracking_uri)
+        if artifact_root is None and tracking_uri.startswith("sqlite:///"):
+            # Beside the database, not MLflow's default ./mlruns wherever the process happens to run.
+            database = Path(tracking_uri.removeprefix("sqlite:///"))
+            artifact_root = (database.parent / "artifacts").resolve().as_uri()
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = (
-            found.experiment_id
-            if found
-            else self.client.create_experiment(experiment, artifact_location=artifact_root)
+            found.experiment_id if found else self.client.create_experiment(experiment, artifact_location=artifact_root)
         )
         self.tracking_uri = tracking_uri
 
-    def start_run(
-        self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> str:
+    def start_run(self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None) -> str:
         all_tags = dict(tags or {})
         if parent_id:
             all_tags["mlflow.parentRunId"] = parent_id

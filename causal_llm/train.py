@@ -72,7 +72,9 @@ def block_batches(
 
     def epoch_batches(epoch: int) -> Iterator[Batch]:
         order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed + epoch))
-        shard = order[rank::world]
+        # Equal batch counts on every rank: under DDP a rank with one batch more would wait forever.
+        usable = len(order) // (world * batch_size) * world * batch_size
+        shard = order[:usable][rank::world]
         for i in range(0, len(shard) - batch_size + 1, batch_size):
             x = blocks[shard[i : i + batch_size]]
             yield {"input_ids": x, "attention_mask": torch.ones_like(x), "labels": x.clone()}
@@ -151,8 +153,6 @@ def train_causal_lm(
             losses.append(loss.item())
             tokens += int(batch["attention_mask"].sum())
             if report is not None and len(losses) % cfg.report_every == 0:
-                report(
-                    {"step": len(losses), "loss": float(np.mean(losses[-cfg.report_every :])), "epoch": epoch}
-                )
+                report({"step": len(losses), "loss": float(np.mean(losses[-cfg.report_every :])), "epoch": epoch})
     model.eval()
     return TrainResult(losses, len(losses), tokens, time.perf_counter() - start)

@@ -1,18 +1,8 @@
-"""Stage flow: LoRA SFT of the base model: baseline SFT vs counterfactual (CDA) SFT."""
+"""LoRA SFT of the base model: baseline SFT vs counterfactual (CDA) SFT."""
 
-from prefect import flow
+from flows.stage import make_stage_flow
 
-from causal_llm.tracking import default_tracking_uri
-from flows.stage import run_and_log
-
-
-@flow(name="finetune", log_prints=True)
-def finetune_flow(
-    parent_run_id: str | None = None, experiment: str = "causal-llm", tracking_uri: str | None = None
-) -> bool:
-    """Returns False when DVC found the stage up to date and skipped it."""
-    return run_and_log("finetune", tracking_uri or default_tracking_uri(), experiment, parent_run_id)
-
+finetune_flow = make_stage_flow("finetune", __doc__)
 
 if __name__ == "__main__":
     finetune_flow()

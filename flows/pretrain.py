@@ -1,18 +1,8 @@
-"""Stage flow: tokenizer + GPT-2-style model from scratch on the original and the CDA corpus (Ray Train)."""
+"""Tokenizer + GPT-2-style model from scratch on the original and the CDA corpus (Ray Train)."""
 
-from prefect import flow
+from flows.stage import make_stage_flow
 
-from causal_llm.tracking import default_tracking_uri
-from flows.stage import run_and_log
-
-
-@flow(name="pretrain", log_prints=True)
-def pretrain_flow(
-    parent_run_id: str | None = None, experiment: str = "causal-llm", tracking_uri: str | None = None
-) -> bool:
-    """Returns False when DVC found the stage up to date and skipped it."""
-    return run_and_log("pretrain", tracking_uri or default_tracking_uri(), experiment, parent_run_id)
-
+pretrain_flow = make_stage_flow("pretrain", __doc__)
 
 if __name__ == "__main__":
     pretrain_flow()

@@ -20,9 +20,7 @@ def start_parent_run(tracking_uri: str, experiment: str, profile: str) -> str:
 
 
 @task(name="log-stage", task_run_name="log-{stage}")
-def log_stage_runs(
-    tracking_uri: str, experiment: str, parent_run_id: str, stage: str, ran: bool
-) -> list[str]:
+def log_stage_runs(tracking_uri: str, experiment: str, parent_run_id: str, stage: str, ran: bool) -> list[str]:
     tracker = MlflowTracker(tracking_uri, experiment)
     tags = {"prefect.flow_run_id": str(flow_run.id), "prefect.flow_name": str(flow_run.flow_name)}
     return log_stage(tracker, parent_run_id, stage, load_params("params.yaml"), ran, tags)

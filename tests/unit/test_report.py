@@ -1,0 +1,77 @@
+"""The results table as JSON, CSV, text and a plot."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from causal_llm.metrics import MetricRow
+from causal_llm.report import format_table, plot_metric, write_report
+
+ROWS = [
+    MetricRow("baseline", "pretrain", "bias_gap", 1.25, 1.0, 1.5, 32),
+    MetricRow("cda", "pretrain", "bias_gap", 0.125, -0.05, 0.3, 32),
+    MetricRow("causal", "align", "bias_gap", -0.02, -0.1, 0.06, 32),
+    MetricRow("baseline", "pretrain", "perplexity", 7.5, 7.0, 8.0, 100),
+    MetricRow("cda", "pretrain", "cf_flip_rate", 0.1, 0.05, 0.2, 64),
+]
+KEYS = {"variant", "stage", "metric", "value", "ci_low", "ci_high", "n"}
+
+
+def test_write_report_writes_every_format(tmp_path):
+    out = tmp_path / "reports" / "evaluate"
+    paths = write_report(ROWS, out)
+    names = {p.name for p in paths}
+    assert {"results.json", "results.csv", "results.txt", "bias_gap.png", "cf_flip_rate.png"} == names
+    assert "stereotype_share.png" not in names  # no rows of that metric: no plot
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
+
+    records = json.loads((out / "results.json").read_text())
+    assert isinstance(records, list) and len(records) == len(ROWS)
+    assert all(set(r) == KEYS for r in records)
+    assert records[0] == {
+        "variant": "baseline",
+        "stage": "pretrain",
+        "metric": "bias_gap",
+        "value": 1.25,
+        "ci_low": 1.0,
+        "ci_high": 1.5,
+        "n": 32,
+    }
+
+    frame = pd.read_csv(out / "results.csv")
+    assert set(frame.columns) == KEYS
+    assert list(frame["variant"]) == [r.variant for r in ROWS]
+    assert list(frame["value"]) == pytest.approx([r.value for r in ROWS])
+
+    text = (out / "results.txt").read_text()
+    assert text == format_table(ROWS) + "\n"
+    assert (out / "bias_gap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_format_table_has_every_row():
+    table = format_table(ROWS)
+    lines = table.splitlines()
+    assert len(lines) == len(ROWS) + 1
+    assert lines[0].split()[:3] == ["variant", "metric", "value"]
+    for row, line in zip(ROWS, lines[1:], strict=True):
+        assert line.split()[0] == row.variant
+        assert row.metric in line
+        assert f"{row.value:.4f}" in line
+        assert f"{row.ci_low:.4f}" in line and f"{row.ci_high:.4f}" in line
+        assert line.rstrip().endswith(str(row.n))
+    for variant in ("baseline", "cda", "causal"):
+        assert variant in table
+
+
+def test_format_table_accepts_dicts():
+    assert format_table([r.to_dict() for r in ROWS]) == format_table(ROWS)
+
+
+def test_plot_metric_without_rows_returns_none(tmp_path):
+    assert plot_metric(ROWS, "stereotype_share", tmp_path / "x.png") is None
+    assert not (tmp_path / "x.png").exists()
+    assert plot_metric(ROWS, "perplexity", tmp_path / "p.png") == tmp_path / "p.png"
+    assert (tmp_path / "p.png").stat().st_size > 0
