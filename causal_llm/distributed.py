@@ -35,6 +35,8 @@ def _train_worker(config: dict[str, Any]) -> None:
         variant = job["variant"]
 
         def report(metrics: dict[str, float], variant: str = variant) -> None:
+            if rank == 0:  # forwarded to the driver's terminal (log_to_driver) as progress
+                print(f"pretrain {variant}: step {metrics['step']} loss {metrics['loss']:.3f}", flush=True)
             ray.train.report({**metrics, "variant": variant})
 
         wrap = ray.train.torch.prepare_model if world > 1 else (lambda m: m)
@@ -66,7 +68,7 @@ def pretrain_on_ray(
     from ray.train.torch import TorchTrainer
 
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        ray.init(include_dashboard=False)
     trainer = TorchTrainer(
         _train_worker,
         train_loop_config={

@@ -43,7 +43,12 @@ def lora_config(r: int, alpha: int, dropout: float) -> LoraConfig:
 
 
 def finetune_lora(
-    base_ref: str, examples: Sequence[Example], cfg: FinetuneConfig, seed: int, out_dir: str | Path
+    base_ref: str,
+    examples: Sequence[Example],
+    cfg: FinetuneConfig,
+    seed: int,
+    out_dir: str | Path,
+    report: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     tokenizer = load_tokenizer(base_ref)
     model = get_peft_model(load_model(base_ref), lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout))
@@ -56,9 +61,10 @@ def finetune_lora(
         lr=cfg.lr,
         warmup_steps=min(10, steps),
         bf16=cfg.bf16,
+        report_every=max(1, steps * cfg.epochs // 5),  # five progress lines per run
         seed=seed,
     )
-    result = train_causal_lm(model, batches, steps, loop)
+    result = train_causal_lm(model, batches, steps, loop, report)
     base, adapters = chain_of(base_ref)
     save_adapter(model, tokenizer, out_dir, base, adapters)
     return result

@@ -28,7 +28,10 @@ PARAMS_FILE = Path("params.yaml")
 
 
 def dvc_env() -> dict[str, str]:
-    return {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    """This interpreter's bin folder first on PATH: `dvc` and the stage commands it runs
+    (`causal-llm stage ...`) resolve to this environment even when it was never activated."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]), "DVC_NO_ANALYTICS": "1"}
 
 
 def check_inputs(params: Params) -> None:

@@ -161,7 +161,11 @@ def run_finetune(params: Params) -> None:
     summaries = {}
     for variant, data in variants.items():
         log("finetune", f"LoRA SFT '{variant}' on {len(data)} examples from {finetune_base(params)}")
-        result = finetune_lora(finetune_base(params), data, cfg, params.seed, MODELS / "finetune" / variant)
+
+        def progress(m: dict[str, float], variant: str = variant) -> None:
+            log("finetune", f"{variant}: step {m['step']} loss {m['loss']:.3f}")
+
+        result = finetune_lora(finetune_base(params), data, cfg, params.seed, MODELS / "finetune" / variant, progress)
         summaries[variant] = {**result.summary(), "losses": result.losses, "n_examples": len(data)}
         log(
             "finetune",
