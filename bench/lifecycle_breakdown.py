@@ -130,7 +130,7 @@ def main() -> None:
         "MLflow logging": plain["mlflow"],
         "DVC (repro bookkeeping + push)": dvc,
         "Ray (pretrain compute - training loops)": ray,
-        "stage process start-up + imports": startup,
+        "stage process start-up (before the stage function)": startup,
         "compute without Ray's share": compute - ray,
     }
     for name, seconds in share.items():

@@ -15,9 +15,12 @@ HEADLINE = ("stereotype_share", "bias_gap", "cf_flip_rate", "perplexity")
 
 def format_table(rows: Sequence[MetricRow | dict]) -> str:
     frame = pd.DataFrame([r.to_dict() if isinstance(r, MetricRow) else r for r in rows])
-    lines = [f"{'variant':<22} {'metric':<32} {'value':>9}  {'95% CI':<21} {'n':>5}"]
+    vw, mw = max(7, frame["variant"].str.len().max()), max(6, frame["metric"].str.len().max())
+    lines = [f"{'variant':<{vw}}  {'metric':<{mw}} {'value':>9}  {'95% CI':<21} {'n':>5}"]
     for r in frame.itertuples():
-        lines.append(f"{r.variant:<22} {r.metric:<32} {r.value:>9.4f}  [{r.ci_low:>8.4f}, {r.ci_high:>8.4f}] {r.n:>5}")
+        lines.append(
+            f"{r.variant:<{vw}}  {r.metric:<{mw}} {r.value:>9.4f}  [{r.ci_low:>8.4f}, {r.ci_high:>8.4f}] {r.n:>5}"
+        )
     return "\n".join(lines)
 
 
