@@ -25,7 +25,6 @@ def _quiet_env() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # report() polls faster (DESIGN.md)
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -133,6 +133,10 @@ class EvaluateConfig:
     n_heldout: int = 200
     n_invariance: int = 64
 
+    def bootstrap_args(self, seed: int) -> dict[str, Any]:
+        """Keyword arguments for ``causal_llm.metrics.bootstrap`` and the row builders."""
+        return {"n_resamples": self.n_bootstrap, "confidence": self.confidence, "seed": seed}
+
     def __post_init__(self) -> None:
         _require(0.5 < self.confidence < 1.0, "evaluate.confidence must be in (0.5, 1)")
         _require(self.n_bootstrap >= 100, "evaluate.n_bootstrap must be >= 100 for a stable percentile CI")

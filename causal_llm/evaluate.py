@@ -38,14 +38,17 @@ def invariance(
     judgements: Sequence[Judgement],
     batch_size: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(flip indicator, |LL(y|x) - LL(y|x')|) per judgement, y = the causal answer."""
+    """(flip indicator, |LL(y|x) - LL(y|x')|) per judgement, y = the causal answer (" yes" or " no")."""
+    answers = [" yes", " no"]
+    column = np.array([answers.index(j.causal) for j in judgements])
     requests = []
     for j in judgements:
         for prompt in (j.prompt, j.counterfactual_prompt):
-            requests += [(prompt, " yes"), (prompt, " no"), (prompt, j.causal)]
-    ll = loglikelihoods(model, tokenizer, requests, batch_size).reshape(len(judgements), 2, 3)
+            requests += [(prompt, answer) for answer in answers]
+    ll = loglikelihoods(model, tokenizer, requests, batch_size).reshape(len(judgements), 2, 2)
     choice = ll[:, :, 0] > ll[:, :, 1]
-    return (choice[:, 0] != choice[:, 1]).astype(float), np.abs(ll[:, 0, 2] - ll[:, 1, 2])
+    causal = ll[np.arange(len(judgements)), :, column]  # (judgement, factual/counterfactual)
+    return (choice[:, 0] != choice[:, 1]).astype(float), np.abs(causal[:, 0] - causal[:, 1])
 
 
 def evaluate_model(
@@ -59,7 +62,7 @@ def evaluate_model(
     cfg: EvaluateConfig,
     seed: int,
 ) -> list[MetricRow]:
-    kw = {"n_resamples": cfg.n_bootstrap, "confidence": cfg.confidence, "seed": seed}
+    kw = cfg.bootstrap_args(seed)
     rows = [mean_row(bias_gaps(model, tokenizer, probes, cfg.batch_size), variant, stage, "bias_gap", **kw)]
     flips, gaps = invariance(model, tokenizer, judgements, cfg.batch_size)
     rows.append(mean_row(flips, variant, stage, "cf_flip_rate", **kw))
@@ -72,7 +75,7 @@ def evaluate_model(
 
 def accuracy_rows(answers: Sequence[dict], variant: str, stage: str, cfg: EvaluateConfig, seed: int) -> list[MetricRow]:
     """Accuracy per strategy and rung from the infer stage's answers for one variant."""
-    kw = {"n_resamples": cfg.n_bootstrap, "confidence": cfg.confidence, "seed": seed}
+    kw = cfg.bootstrap_args(seed)
     rows = []
     for strategy in sorted({a["strategy"] for a in answers}):
         for rung in (1, 2, 3):

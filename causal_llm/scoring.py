@@ -78,13 +78,13 @@ def score(
             ids = encoded[i][0][:-1]
             inputs[row, : len(ids)] = torch.tensor(ids)
             mask[row, : len(ids)] = 1
-        logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device)).logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1).cpu()
+        logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device)).logits
         for row, i in enumerate(idx):
             full, n_cont = encoded[i]
             targets = torch.tensor(full[-n_cont:])
-            positions = torch.arange(len(full) - 1 - n_cont, len(full) - 1)
-            lp = logprobs[row, positions]
+            start = len(full) - 1 - n_cont
+            # log-softmax over the continuation's positions only: the rest of the batch is never scored
+            lp = torch.log_softmax(logits[row, start : start + n_cont].float(), dim=-1).cpu()
             token_lp = lp.gather(1, targets[:, None]).squeeze(1)
             greedy = bool((lp.argmax(-1) == targets).all())
             out[i] = Scored(float(token_lp.double().sum()), n_cont, greedy)

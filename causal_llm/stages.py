@@ -112,11 +112,7 @@ def run_data(params: Params) -> None:
     write_jsonl(DATA / "corpus_cda.jsonl", ({"text": t} for t in augmented))
     write_jsonl(DATA / "questions.jsonl", (q.__dict__ for q in generate_questions(cfg.spurious_strength)))
     # The spurious association as each corpus carries it: share of stories whose pronoun fits the stereotype.
-    kw = {
-        "seed": params.seed,
-        "n_resamples": params.evaluate.n_bootstrap,
-        "confidence": params.evaluate.confidence,
-    }
+    kw = params.evaluate.bootstrap_args(params.seed)
     rows = [
         mean_row(stereotype_share(texts), "data/original", "data", "stereotype_share", **kw),
         mean_row(stereotype_share(augmented), f"data/{cfg.augmenter}", "data", "stereotype_share", **kw),
