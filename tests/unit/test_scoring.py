@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from causal_llm.scoring import loglikelihoods, max_positions, score
+from causal_llm.scoring import loglikelihoods, max_positions, score, score_groups
 
 PAIRS = [
     ("The nurse said that", " she"),
@@ -131,3 +131,68 @@ def test_whitespace_only_context_is_conditioned_on_bos(model, tiny_tokenizer):
     expected = loglikelihoods(model, tiny_tokenizer, [("", " she")])[0]
     got = loglikelihoods(model, tiny_tokenizer, [(" ", "she"), other], batch_size=2)[0]
     assert got == pytest.approx(expected, abs=1e-4)
+
+
+GROUPS = [
+    # one context, several choices: the context is encoded once
+    [("The nurse said that", " she"), ("The nurse said that", " he"), ("The nurse said that", " she was happy.")],
+    # sentence pairs with an empty context share the tokens before their first difference
+    [("", "The nurse said that she was happy."), ("", "The nurse said that he was happy.")],
+    # one choice is a prefix of the other; identical choices
+    [("The pilot", " said"), ("The pilot", " said that she liked the new job.")],
+    [("The pilot said", " that"), ("The pilot said", " that")],
+    # no common first token: scored one by one
+    [("The mechanic", " was happy."), ("A", " b")],
+    [("The secretary said that she took the course.", " The nurse said that he was ready for work.")],
+]
+
+
+def test_groups_share_their_prefix():
+    from causal_llm.scoring import _build_groups
+
+    class Tok:  # one token per character: the shared prefix is visible in the lengths
+        bos_token_id, eos_token_id = 0, 0
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+    built = _build_groups(Tok(), [[("abc", " x"), ("abc", " yz")], [("", "hello"), ("", "help")], [("q", " r")]], 99)
+    assert [g.prefix for g in built] == [4, 4, 2]  # "abc "; BOS + "hel"; a single request: all but its last token
+    assert [g.cont_starts for g in built] == [[3, 3], [1, 1], [1]]
+
+
+def test_score_groups_equals_scoring_each_request_alone(model, tiny_tokenizer):
+    grouped = score_groups(model, tiny_tokenizer, GROUPS, batch_size=4)
+    assert [len(g) for g in grouped] == [len(g) for g in GROUPS]
+    for requests, results in zip(GROUPS, grouped, strict=True):
+        for (context, continuation), result in zip(requests, results, strict=True):
+            alone = score(model, tiny_tokenizer, [(context, continuation)], batch_size=1)[0]
+            ctx = [tiny_tokenizer.bos_token_id] if not context else ids(tiny_tokenizer, context)
+            assert result.loglikelihood == pytest.approx(
+                manual_ll(model, ctx, ids(tiny_tokenizer, continuation)), abs=1e-4
+            )
+            assert result.loglikelihood == pytest.approx(alone.loglikelihood, abs=1e-4)
+            assert (result.n_tokens, result.is_greedy) == (alone.n_tokens, alone.is_greedy)
+    assert grouped[3][0].loglikelihood == grouped[3][1].loglikelihood
+    assert grouped[0][0].loglikelihood != pytest.approx(grouped[0][1].loglikelihood, abs=1e-3)
+
+
+def test_score_groups_is_batch_size_invariant_and_deterministic(model, tiny_tokenizer):
+    groups = GROUPS * 3 + [[(c, x) for c, x in PAIRS]]
+    runs = [
+        np.array([s.loglikelihood for g in score_groups(model, tiny_tokenizer, groups, batch_size=b) for s in g])
+        for b in (1, 2, 5, 64)
+    ]
+    for run in runs[1:]:
+        np.testing.assert_allclose(run, runs[0], atol=1e-4)
+    again = [s.loglikelihood for g in score_groups(model, tiny_tokenizer, groups, batch_size=5) for s in g]
+    assert again == list(runs[2])
+
+
+def test_scoring_without_logits_to_keep_gives_the_same_values(model, tiny_tokenizer, monkeypatch):
+    import causal_llm.scoring as scoring
+
+    sliced = [s.loglikelihood for g in score_groups(model, tiny_tokenizer, GROUPS, batch_size=3) for s in g]
+    monkeypatch.setattr(scoring, "_accepts_logits_to_keep", lambda m: False)
+    full = [s.loglikelihood for g in score_groups(model, tiny_tokenizer, GROUPS, batch_size=3) for s in g]
+    np.testing.assert_allclose(sliced, full, atol=1e-5)
