@@ -7,6 +7,7 @@ that run in other threads or processes can log to the right run.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,7 +70,7 @@ class MlflowTracker:
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         items = [
-            self._Metric(k.replace("/", "."), float(v), 0, step)
+            self._Metric(re.sub(r"[^\w.\- ]", "_", k.replace("/", ".")), float(v), 0, step)
             for k, v in metrics.items()
             if isinstance(v, int | float) and math.isfinite(v)
         ]

@@ -55,8 +55,9 @@ class RowErrors:
     """Collects malformed rows of one file: each is reported with file and line and counted, then
     skipped, or raised at once under ``strict``. Nothing is dropped silently."""
 
-    def __init__(self, path: Path, format_name: str, expects: str, strict: bool = False) -> None:
+    def __init__(self, path: Path, format_name: str, expects: str, strict: bool = False, echo: bool = True) -> None:
         self.path, self.format_name, self.expects, self.strict = path, format_name, expects, strict
+        self.echo = echo  # off while guessing a file's format; the chosen format's rows are reported after
         self.malformed: list[Malformed] = []
 
     def bad(self, line: int, reason: str) -> None:
@@ -65,7 +66,8 @@ class RowErrors:
         if self.strict:
             raise BenchmarkFormatError(f"{entry} (--strict: fix or remove the row)")
         self.malformed.append(entry)
-        print(f"warning: skipped malformed row {entry}", file=sys.stderr)
+        if self.echo:
+            print(f"warning: skipped malformed row {entry}", file=sys.stderr)
 
     def wrong_format(self, detail: str) -> BenchmarkFormatError:
         """The error to raise when the file as a whole is not in this format."""
