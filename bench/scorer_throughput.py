@@ -41,18 +41,37 @@ def tiny_model(folder: Path) -> str:
     return str(folder)
 
 
-def item_sets(n: int, seed: int = 0) -> dict[str, list[list[tuple[str, str]]]]:
-    from causal_llm.benchmarks.cladder_gen import CLadderGenConfig, generate_cladder
-    from causal_llm.benchmarks.corr2cause_gen import Corr2CauseGenConfig, generate_corr2cause
+def item_sets(n: int, folder: Path, seed: int = 0) -> dict[str, list[list[tuple[str, str]]]]:
+    """``n`` items of each kind, as (context, continuation) groups: one group per multiple-choice item."""
+    from causal_llm.benchmarks.generate import write_generated
+    from causal_llm.benchmarks.runner import load_benchmark
 
+    write_generated(folder, seed)
+    sets = {
+        name: [item.requests() for item in load_benchmark(name, limit=n, sample_seed=seed, root=folder).items]
+        for name in ("cladder_gen", "corr2cause_gen")
+    }
     rng = random.Random(seed)
-    questions, models = generate_cladder(CLadderGenConfig(n_models_per_family=2, seed=seed))
-    background = {m["model_id"]: m["background"] for m in models}
-    cladder = [
-        f"{background[q['meta']['model_id']]} {q['given_info']} {q['question']}\nAnswer (yes or no):" for q in questions
+    words = [
+        "the",
+        "a",
+        "nurse",
+        "engineer",
+        "said",
+        "that",
+        "she",
+        "he",
+        "was",
+        "ready",
+        "for",
+        "work",
+        "liked",
+        "new",
+        "job",
+        "pilot",
+        "happy",
+        "early",
     ]
-    corr = [row["input"] + "\nAnswer (yes or no):" for row in generate_corr2cause(Corr2CauseGenConfig(seed=seed))]
-    words = "the a nurse engineer said that she he was ready for work liked new job pilot happy early".split()
 
     def sentence(k: int) -> list[str]:
         return [rng.choice(words) for _ in range(k)]
@@ -65,12 +84,7 @@ def item_sets(n: int, seed: int = 0) -> dict[str, list[list[tuple[str, str]]]]:
         swapped = list(base)
         swapped[rng.randrange(len(base))] = rng.choice(words)
         crows.append([("", " ".join(base)), ("", " ".join(swapped))])
-    return {
-        "cladder_gen": [[(p, " yes"), (p, " no")] for p in rng.sample(cladder, min(n, len(cladder)))],
-        "corr2cause_gen": [[(p, " yes"), (p, " no")] for p in rng.sample(corr, min(n, len(corr)))],
-        "copa_style": copa,
-        "crows_pairs_style": crows,
-    }
+    return {**sets, "copa_style": copa, "crows_pairs_style": crows}
 
 
 def _peak_mb(device: str) -> float:
@@ -121,7 +135,9 @@ def run_scorer(which: str, ref: str, groups: list, batch_sizes: list[int], devic
 
 def measure(which: str, ref: str, groups: list, batch_sizes: list[int], device: str) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
-        proc = mp.get_context("spawn").Process(target=run_scorer, args=(which, ref, groups, batch_sizes, device, tmp.name))
+        proc = mp.get_context("spawn").Process(
+            target=run_scorer, args=(which, ref, groups, batch_sizes, device, tmp.name)
+        )
         proc.start()
         proc.join()
         if proc.exitcode:
@@ -142,10 +158,13 @@ def main() -> None:
     from causal_llm.models import smollm2_folder
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    sets = item_sets(args.items)
     report: dict = {"device": device, "cpus": os.cpu_count(), "torch": torch.__version__, "results": []}
-    print(f"device {device}, {os.cpu_count()} CPUs; items per set: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
     with tempfile.TemporaryDirectory() as tmp:
+        sets = item_sets(args.items, Path(tmp) / "benchmarks")
+        print(
+            f"device {device}, {os.cpu_count()} CPUs; items per set: "
+            + ", ".join(f"{k} {len(v)}" for k, v in sets.items())
+        )
         refs = {"tiny": lambda: tiny_model(Path(tmp) / "tiny"), "smollm2": lambda: str(smollm2_folder())}
         for name in args.models:
             ref = refs[name]() if name in refs else name

@@ -4,6 +4,8 @@ causal-llm run --profile smoke|default [--params FILE] [--experiment NAME] [--no
 causal-llm stage NAME [--params FILE]      # what dvc.yaml runs
 causal-llm check [--params FILE] [--profile NAME]
 causal-llm setup-model                     # convert SmolLM2-135M-Instruct to safetensors once
+causal-llm evaluate --model PATH_OR_ID --benchmark NAME_OR_FILE [...] [--format F] [--limit N]
+                    [--batch-size N] [--strict] --output FILE.json
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from causal_llm.benchmarks.base import BenchmarkFormatError
 from causal_llm.config import ParamsError
 from causal_llm.corpus import CorpusError
 
@@ -29,7 +32,7 @@ def _quiet_env() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from causal_llm.pipeline import activate_params
-    from causal_llm.report import format_table
+    from causal_llm.report import format_table, is_headline
 
     activate_params(args.params, args.profile)  # every input error surfaces here, before any compute
     from flows.lifecycle import lifecycle
@@ -40,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     from causal_llm.corpus import read_json
 
-    print("\n" + format_table(read_json(results)))
+    print("\n" + format_table([r for r in read_json(results) if is_headline(r["metric"])]))
     print(
         f"\nresults: {results}  ({time.perf_counter() - start:.0f} s; plots and CSV beside it; "
         f"`mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db` shows the runs)"
@@ -80,6 +83,44 @@ def cmd_setup_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from causal_llm.benchmarks.runner import evaluate_benchmark, headline, load_benchmark
+    from causal_llm.corpus import write_json
+    from causal_llm.models import describe_model, load_model, load_tokenizer, pick_device
+    from causal_llm.report import format_table
+
+    # Every file is read (and every bad row reported) before the model is loaded.
+    benches = [load_benchmark(b, args.format, args.strict, args.limit) for b in args.benchmark]
+    for bench in benches:
+        skipped = f", {len(bench.malformed)} malformed rows skipped" if bench.malformed else ""
+        print(f"{bench.name}: {len(bench.items)} items ({bench.format}){skipped}", flush=True)
+    device = pick_device() if args.device == "auto" else args.device
+    model, tokenizer = load_model(args.model, device), load_tokenizer(args.model)
+    model_name = describe_model(args.model)
+    results = []
+    for bench in benches:
+        start = time.perf_counter()
+        result = evaluate_benchmark(
+            model,
+            tokenizer,
+            bench,
+            model_name,
+            Path(args.model).name,
+            "evaluate",
+            args.batch_size,
+            args.seed,
+            args.n_bootstrap,
+            progress=not args.no_progress,
+        )
+        n_requests = sum(len(item.choices) for item in bench.items)
+        print(f"{bench.name}: {n_requests / (time.perf_counter() - start):.1f} requests/s", flush=True)
+        results.append(result.to_dict())
+    write_json(args.output, {"model": model_name, "benchmarks": results})
+    print("\n" + format_table([m for r in results for m in headline(r["metrics"])]))
+    print(f"\nwrote {args.output} (per-item results and every breakdown inside)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="causal-llm", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
     setup = sub.add_parser("setup-model", help="convert the offline SmolLM2-135M-Instruct once")
     setup.set_defaults(func=cmd_setup_model)
+    ev = sub.add_parser("evaluate", help="score a model on benchmark files or generated benchmarks")
+    ev.add_argument("--model", required=True, help="a model folder, a lifecycle model, or a Hugging Face id")
+    ev.add_argument(
+        "--benchmark",
+        required=True,
+        action="append",
+        help="a named benchmark (cladder_gen, corr2cause_gen, "
+        "testbed_probes) or a file/folder in a supported format; repeat for several",
+    )
+    ev.add_argument(
+        "--format", default=None, help="crows_pairs|stereoset|winobias|copa|ecare|cladder|corr2cause|testbed"
+    )
+    ev.add_argument("--limit", type=int, default=None, help="score only the first N items")
+    ev.add_argument("--batch-size", type=int, default=16)
+    ev.add_argument("--strict", action="store_true", help="stop at the first malformed row instead of skipping it")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    ev.add_argument("--n-bootstrap", type=int, default=1000)
+    ev.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument("--output", required=True, type=Path)
+    ev.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -107,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_env()
     try:
         return args.func(args)
-    except (ParamsError, CorpusError, KeyError) as err:
+    except (ParamsError, CorpusError, BenchmarkFormatError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"causal-llm: error: {message}", file=sys.stderr)
         return 2

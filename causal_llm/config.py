@@ -132,6 +132,10 @@ class EvaluateConfig:
     batch_size: int = 16
     n_heldout: int = 200
     n_invariance: int = 64
+    # Benchmarks scored for every variant: named ones (data/benchmarks/) or "FORMAT:PATH" files.
+    benchmarks: list[str] = field(default_factory=lambda: ["testbed_probes", "cladder_gen", "corr2cause_gen"])
+    # Items per benchmark (a seeded sample that keeps every family); SmolLM2 scores ~1k tokens/s on 2 CPUs.
+    benchmark_limit: int = 300
 
     def bootstrap_args(self, seed: int) -> dict[str, Any]:
         """Keyword arguments for ``causal_llm.metrics.bootstrap`` and the row builders."""
@@ -140,6 +144,24 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         _require(0.5 < self.confidence < 1.0, "evaluate.confidence must be in (0.5, 1)")
         _require(self.n_bootstrap >= 100, "evaluate.n_bootstrap must be >= 100 for a stable percentile CI")
+        _require(self.benchmark_limit >= 10, "evaluate.benchmark_limit must be >= 10 items")
+
+
+@dataclass(frozen=True)
+class BenchmarksConfig:
+    """Causal benchmarks generated with exact answers (data/benchmarks/), seeded by the top-level seed."""
+
+    cladder_models_per_family: int = 2  # Bayesian networks per graph family and story variant
+    corr2cause_graphs: int = 60
+    corr2cause_variables: list[int] = field(default_factory=lambda: [3, 4, 5])
+
+    def __post_init__(self) -> None:
+        _require(self.cladder_models_per_family >= 1, "benchmarks.cladder_models_per_family must be >= 1")
+        _require(self.corr2cause_graphs >= 1, "benchmarks.corr2cause_graphs must be >= 1")
+        _require(
+            bool(self.corr2cause_variables) and all(3 <= n <= 5 for n in self.corr2cause_variables),
+            "benchmarks.corr2cause_variables must list sizes between 3 and 5 (all DAGs are enumerated)",
+        )
 
 
 SECTIONS: dict[str, type] = {
@@ -149,6 +171,7 @@ SECTIONS: dict[str, type] = {
     "align": AlignConfig,
     "infer": InferConfig,
     "evaluate": EvaluateConfig,
+    "benchmarks": BenchmarksConfig,
 }
 TOP_LEVEL_KEYS = ("seed", "profile", "profiles", *SECTIONS)
 
@@ -163,6 +186,7 @@ class Params:
     align: AlignConfig
     infer: InferConfig
     evaluate: EvaluateConfig
+    benchmarks: BenchmarksConfig
     source: str = "params.yaml"
 
     def to_dict(self) -> dict[str, Any]:

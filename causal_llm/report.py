@@ -54,15 +54,75 @@ def plot_metric(rows: Sequence[MetricRow], metric: str, path: Path, ideal: float
     return path
 
 
+def is_headline(metric: str) -> bool:
+    """Overall metrics; breakdowns (``fmt/metric/key=value``) go to the CSV and the plots only."""
+    return metric.count("/") <= 1
+
+
+def plot_breakdown(
+    rows: Sequence[MetricRow], metric: str, key: str, path: Path, chance: float | None = None
+) -> Path | None:
+    """Grouped bars of ``metric`` per value of ``key`` (e.g. CLadder accuracy per rung), one bar per
+    variant, with 95% bootstrap CIs as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    prefix = f"{metric}/{key}="
+    chosen = [r for r in rows if r.metric.startswith(prefix)]
+    if not chosen:
+        return None
+    groups = sorted({r.metric.removeprefix(prefix) for r in chosen})
+    variants = list(dict.fromkeys(r.variant for r in chosen))
+    width = 0.8 / len(variants)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * max(1, len(variants) / 3)), 4))
+    for i, variant in enumerate(variants):
+        by_group = {r.metric.removeprefix(prefix): r for r in chosen if r.variant == variant}
+        xs = [g + i * width - 0.4 + width / 2 for g in range(len(groups)) if groups[g] in by_group]
+        picked = [by_group[g] for g in groups if g in by_group]
+        ax.bar(
+            xs,
+            [r.value for r in picked],
+            width,
+            yerr=[[r.value - r.ci_low for r in picked], [r.ci_high - r.value for r in picked]],
+            capsize=2,
+            label=variant,
+        )
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:g})")
+    ax.set_xticks(range(len(groups)), [f"{key}={g}" for g in groups], rotation=30 if len(groups) > 4 else 0)
+    ax.set_ylabel(f"{metric} (95% bootstrap CI)")
+    ax.legend(fontsize="small", loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def write_report(rows: Sequence[MetricRow], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     records = [r.to_dict() for r in rows]
     paths = [write_json(out_dir / "results.json", records)]
     pd.DataFrame(records).to_csv(out_dir / "results.csv", index=False)
-    (out_dir / "results.txt").write_text(format_table(rows) + "\n")
+    (out_dir / "results.txt").write_text(format_table([r for r in rows if is_headline(r.metric)]) + "\n")
     paths += [out_dir / "results.csv", out_dir / "results.txt"]
-    for metric, ideal in (("bias_gap", 0.0), ("stereotype_share", 0.5), ("cf_flip_rate", 0.0)):
-        plot = plot_metric(rows, metric, out_dir / f"{metric}.png", ideal)
-        if plot:
-            paths.append(plot)
-    return paths
+    for metric, ideal in (
+        ("bias_gap", 0.0),
+        ("stereotype_share", 0.5),
+        ("cf_flip_rate", 0.0),
+        ("testbed/bias_gap", 0.0),
+        ("crows_pairs/pct_stereotype", 0.5),
+        ("stereoset/ss", 50.0),
+        ("winobias/acc_gap", 0.0),
+    ):
+        paths.append(plot_metric(rows, metric, out_dir / f"{metric.replace('/', '__')}.png", ideal))
+    for metric, key, chance in (
+        ("cladder/accuracy", "rung", 0.5),
+        ("cladder/accuracy", "query_type", 0.5),
+        ("cladder/accuracy", "variant", 0.5),
+        ("corr2cause/f1", "relation", None),
+    ):
+        name = f"{metric.replace('/', '__')}_by_{key}.png"
+        paths.append(plot_breakdown(rows, metric, key, out_dir / name, chance))
+    return [p for p in paths if p is not None]

@@ -33,6 +33,7 @@ from causal_llm.testbed import (
 )
 
 DATA = Path("data/testbed")
+BENCHMARKS = Path("data/benchmarks")
 MODELS = Path("models")
 REPORTS = Path("reports")
 STORY_FIELDS = {
@@ -185,6 +186,18 @@ def run_align(params: Params) -> None:
     )
 
 
+@STAGES.register("benchmarks")
+def run_benchmarks(params: Params) -> None:
+    from causal_llm.benchmarks.generate import write_generated
+
+    cfg = params.benchmarks
+    manifest = write_generated(
+        BENCHMARKS, params.seed, cfg.cladder_models_per_family, cfg.corr2cause_graphs, cfg.corr2cause_variables
+    )
+    counts = ", ".join(f"{n} {name}" for name, n in manifest["items"].items())
+    log("benchmarks", f"{counts} items in {BENCHMARKS}")
+
+
 def read_questions() -> list[Question]:
     fields = {"id": str, "rung": int, "query_type": str, "text": str, "answer": str, "truth": float}
     return [Question(**row) for row in read_jsonl(DATA / "questions.jsonl", fields)]
@@ -209,20 +222,28 @@ def run_infer(params: Params) -> None:
     write_jsonl(REPORTS / "infer" / "answers.jsonl", rows)
 
 
+def item_table(variant: str, benchmark: str) -> Path:
+    """Per-item results of one benchmark for one variant (an MLflow artifact of its evaluate run)."""
+    return REPORTS / "evaluate" / "items" / variant.replace("/", "__") / f"{benchmark}.jsonl"
+
+
 @STAGES.register("evaluate")
 def run_evaluate(params: Params) -> None:
     import torch
 
+    from causal_llm.benchmarks.runner import evaluate_benchmark, load_benchmark
     from causal_llm.evaluate import accuracy_rows, evaluate_model
     from causal_llm.models import describe_model, load_model, load_tokenizer
 
     cfg = params.evaluate
+    benches = [load_benchmark(b, limit=cfg.benchmark_limit, sample_seed=params.seed) for b in cfg.benchmarks]
     heldout = read_stories("heldout")
     judgements = generate_judgements(heldout.iloc[: cfg.n_invariance], gender_swap)
     texts = list(heldout["text"].iloc[: cfg.n_heldout])
     answers = read_jsonl(REPORTS / "infer" / "answers.jsonl", {"variant": str, "strategy": str, "correct": int})
     rows: list[MetricRow] = []
-    scorers = {}
+    scorers: dict[str, dict] = {}
+    benchmark_results: list[dict] = []
     for variant in model_variants(params):
         model, tokenizer = load_model(variant.ref), load_tokenizer(variant.ref)
         rows += evaluate_model(
@@ -243,9 +264,33 @@ def run_evaluate(params: Params) -> None:
             "seed": params.seed,
             "torch": torch.__version__,
         }
+        for bench in benches:
+            result = evaluate_benchmark(
+                model,
+                tokenizer,
+                bench,
+                scorers[variant.name]["model"],
+                variant.name,
+                variant.stage,
+                cfg.batch_size,
+                params.seed,
+                cfg.n_bootstrap,
+                cfg.confidence,
+            )
+            fresh = [
+                m
+                for m in result.metrics
+                if not any(r.variant == m["variant"] and r.metric == m["metric"] for r in rows)
+            ]
+            rows += [MetricRow(**{k: m[k] for k in MetricRow.__dataclass_fields__}) for m in fresh]
+            benchmark_results.append({**result.to_dict(), "variant": variant.name, "items": None})
+            write_jsonl(item_table(variant.name, bench.name), result.items)
         gap = next(r for r in rows if r.variant == variant.name and r.metric == "bias_gap")
         log("evaluate", f"{variant.name}: bias_gap {gap.value:+.3f} [{gap.ci_low:+.3f}, {gap.ci_high:+.3f}]")
-    write_json(REPORTS / "evaluate" / "results.json", {"rows": [r.to_dict() for r in rows], "scorers": scorers})
+    write_json(
+        REPORTS / "evaluate" / "results.json",
+        {"rows": [r.to_dict() for r in rows], "scorers": scorers, "benchmarks": benchmark_results},
+    )
 
 
 @STAGES.register("report")

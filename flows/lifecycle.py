@@ -8,6 +8,7 @@ import os
 from prefect import flow
 
 from flows.align import align_flow
+from flows.benchmarks import benchmarks_flow
 from flows.data import data_flow
 from flows.evaluate import evaluate_flow
 from flows.finetune import finetune_flow
@@ -18,7 +19,16 @@ from tasks.dvc import push_data
 from tasks.params import prepare_params
 from tasks.tracking import end_parent_run, start_parent_run
 
-STAGE_FLOWS = (data_flow, pretrain_flow, finetune_flow, align_flow, infer_flow, evaluate_flow, report_flow)
+STAGE_FLOWS = (
+    data_flow,
+    benchmarks_flow,
+    pretrain_flow,
+    finetune_flow,
+    align_flow,
+    infer_flow,
+    evaluate_flow,
+    report_flow,
+)
 
 
 @flow(name="lifecycle", log_prints=True)
@@ -28,7 +38,7 @@ def lifecycle(
     experiment: str = "causal-llm",
     push: bool = True,
 ) -> str:
-    """Run data -> pretrain -> finetune -> align -> infer -> evaluate -> report; returns the results path."""
+    """Run every stage (data -> benchmarks -> pretrain -> ... -> report); returns the results path."""
     from causal_llm.tracking import default_tracking_uri
 
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()

@@ -1,0 +1,207 @@
+"""Load a benchmark by name or file, score it with one model, and compute its metrics.
+
+The same path serves ``causal-llm evaluate`` and the lifecycle's evaluate stage. Every metric
+record carries its scorer: model, dtype, device, batch size, seed, data hash and definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from causal_llm.benchmarks import FORMATS, BenchmarkFormatError, Item, Malformed, RowErrors, formats
+from causal_llm.benchmarks.base import file_hash, item_records
+
+BENCHMARK_DIR = Path("data/benchmarks")
+# Benchmarks the platform generates itself (the `benchmarks` DVC stage), by name: (format, file).
+NAMED: dict[str, tuple[str, str]] = {
+    "testbed_probes": ("testbed", "testbed_probes.jsonl"),
+    "cladder_gen": ("cladder", "cladder_gen.json"),
+    "corr2cause_gen": ("corr2cause", "corr2cause_gen.csv"),
+}
+
+
+@dataclass(frozen=True)
+class LoadedBenchmark:
+    name: str
+    format: str
+    path: Path
+    items: list[Item]
+    malformed: list[Malformed]
+    data_hash: str
+
+
+def _hash(path: Path) -> str:
+    if path.is_file():
+        return file_hash(path)
+    digest = hashlib.sha256()
+    for child in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(child.name.encode() + file_hash(child).encode())
+    return digest.hexdigest()
+
+
+def resolve(source: str, format_name: str | None = None, root: Path = BENCHMARK_DIR) -> tuple[str, Path, str | None]:
+    """(benchmark name, path, format or None to guess) for a named benchmark or a file path;
+    ``FORMAT:PATH`` names the format of a file inline (as params.yaml lists them)."""
+    known = formats()
+    if source in NAMED:
+        fmt, filename = NAMED[source]
+        path = root / filename
+        if not path.exists():
+            raise BenchmarkFormatError(
+                f"{path}: benchmark '{source}' has not been generated. Run `dvc repro benchmarks` "
+                f"(or `causal-llm stage benchmarks`)."
+            )
+        return source, path, format_name or fmt
+    prefix, _, rest = source.partition(":")
+    if rest and prefix in known:
+        format_name, source = format_name or prefix, rest
+    path = Path(source)
+    if format_name is not None and format_name not in known:
+        FORMATS.get(format_name)  # raises with a did-you-mean hint
+    if not path.exists():
+        names = ", ".join(sorted(NAMED))
+        raise BenchmarkFormatError(f"{path}: no such file or directory, and not a named benchmark ({names}).")
+    return path.name, path, format_name
+
+
+def _guess(path: Path, strict: bool) -> tuple[str, list[Item], list[Malformed]]:
+    """Try the formats whose usual suffixes fit the file; the one that reads the most items wins."""
+    names = formats()
+    fitting = [n for n in names if any(path.name.endswith(s) for s in FORMATS.get(n).suffixes)] or names
+    tried, best = [], None
+    for name in fitting:
+        fmt = FORMATS.get(name)
+        rows = RowErrors(path, name, fmt.expects, strict=False, echo=False)
+        try:
+            items = fmt.read(path, rows)
+        except (BenchmarkFormatError, OSError, UnicodeDecodeError) as err:
+            tried.append(f"{name}: {str(err).split(' Expected ')[0]}")
+            continue
+        if items and (best is None or (len(items), -len(rows.malformed)) > (len(best[1]), -len(best[2]))):
+            best = (name, items, rows.malformed)
+    if best is None:
+        raise BenchmarkFormatError(
+            f"{path}: could not tell its format; tried " + "; ".join(tried) + f". Pass --format (one of {names})."
+        )
+    if strict and best[2]:
+        raise BenchmarkFormatError(f"{best[2][0]} (--strict: fix or remove the row)")
+    for entry in best[2]:
+        print(f"warning: skipped malformed row {entry}", file=sys.stderr)
+    return best
+
+
+def load_benchmark(
+    source: str,
+    format_name: str | None = None,
+    strict: bool = False,
+    limit: int | None = None,
+    sample_seed: int | None = None,
+    root: Path = BENCHMARK_DIR,
+) -> LoadedBenchmark:
+    """Read a benchmark. ``limit`` keeps the first N items, or a seeded sample of N (in file order)
+    when ``sample_seed`` is given, so that a subset still covers every family of a generated set."""
+    name, path, format_name = resolve(source, format_name, root)
+    if format_name is None:
+        format_name, items, malformed = _guess(path, strict)
+    else:
+        fmt = FORMATS.get(format_name)
+        rows = RowErrors(path, format_name, fmt.expects, strict)
+        items, malformed = fmt.read(path, rows), rows.malformed
+        if not items:
+            raise rows.wrong_format("no valid items")
+    if limit is not None and limit < len(items):
+        if sample_seed is None:
+            items = items[:limit]
+        else:
+            keep = sorted(random.Random(sample_seed).sample(range(len(items)), limit))
+            items = [items[i] for i in keep]
+    return LoadedBenchmark(name, format_name, path, items, malformed, _hash(path))
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    benchmark: str
+    format: str
+    source: str
+    scorer: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    items: list[dict[str, Any]]
+    malformed: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _definition(definitions: dict[str, str], metric: str) -> str:
+    """A breakdown row (``fmt/metric/key=value``) is defined by its headline metric."""
+    return definitions.get("/".join(metric.split("/")[:2]), "")
+
+
+def evaluate_benchmark(
+    model: Any,
+    tokenizer: Any,
+    bench: LoadedBenchmark,
+    model_ref: str,
+    variant: str,
+    stage: str,
+    batch_size: int,
+    seed: int,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    progress: bool = False,
+) -> BenchmarkResult:
+    import torch
+    import transformers
+
+    from causal_llm.scoring import score_groups
+
+    fmt = FORMATS.get(bench.format)
+    scored = score_groups(model, tokenizer, [item.requests() for item in bench.items], batch_size, progress)
+    lls = [np.array([s.loglikelihood for s in group]) for group in scored]
+    kw = {"n_resamples": n_bootstrap, "confidence": confidence, "seed": seed}
+    rows = fmt.metrics(bench.items, lls, variant, stage, **kw)
+    if bench.format == "corr2cause":  # the exact d-separation solver, a reference row on the same items
+        from causal_llm.benchmarks.corr2cause import SOLVER_VARIANT, solver_metrics
+
+        rows += solver_metrics(bench.items, SOLVER_VARIANT, stage, **kw)
+    param = next(model.parameters())
+    scorer = {
+        "model": model_ref,
+        "dtype": str(param.dtype).removeprefix("torch."),
+        "device": str(param.device),
+        "batch_size": batch_size,
+        "seed": seed,
+        "data": str(bench.path),
+        "data_hash": bench.data_hash,
+        "n_items": len(bench.items),
+        "n_malformed": len(bench.malformed),
+        "engine": "causal_llm.scoring.score_groups (lm-eval loglikelihood definition)",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+    metrics = [
+        {"benchmark": bench.name, **r.to_dict(), "definition": _definition(fmt.definitions, r.metric), "scorer": scorer}
+        for r in rows
+    ]
+    return BenchmarkResult(
+        bench.name,
+        bench.format,
+        str(bench.path),
+        scorer,
+        metrics,
+        item_records(bench.items, lls),
+        [str(m) for m in bench.malformed],
+    )
+
+
+def headline(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The overall rows (no per-group breakdown): what a summary table shows."""
+    return [m for m in metrics if m["metric"].count("/") <= 1]

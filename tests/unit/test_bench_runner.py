@@ -1,0 +1,130 @@
+"""Loading benchmarks by name or file, format guessing, and the ``causal-llm evaluate`` contract."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from causal_llm.benchmarks import BenchmarkFormatError
+from causal_llm.benchmarks.runner import evaluate_benchmark, headline, load_benchmark
+from causal_llm.cli import main
+
+CROWS = [
+    ("The nurse said that she was ready for work.", "The nurse said that he was ready for work.", "gender"),
+    ("The pilot said that he liked the new job.", "The pilot said that she liked the new job.", "gender"),
+    ('He said "hi, café" then left.', 'She said "hi, café" then left.', "gender"),
+    ("The mechanic said that he was happy.", "The mechanic said that she was happy.", "race-color"),
+]
+
+
+def write_crows(path: Path, rows=CROWS, extra_bad: bool = False) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "sent_more", "sent_less", "stereo_antistereo", "bias_type"])
+        for i, (more, less, bias) in enumerate(rows):
+            writer.writerow([i, more, less, "stereo", bias])
+        if extra_bad:
+            writer.writerow([99, "", "missing sentence", "stereo", "gender"])
+    return path
+
+
+def write_copa(path: Path) -> Path:
+    rows = [
+        {"premise": "The nurse was tired.", "choice1": "She slept.", "choice2": "She ran.", "question": "effect"},
+        {"premise": "The pilot smiled.", "choice1": "He got the job.", "choice2": "He lost.", "question": "cause"},
+    ]
+    path.write_text("".join(json.dumps({**r, "label": i % 2, "idx": i}) + "\n" for i, r in enumerate(rows)))
+    return path
+
+
+def test_the_format_of_a_file_is_guessed(tmp_path):
+    crows = load_benchmark(str(write_crows(tmp_path / "pairs.csv")))
+    assert (crows.format, len(crows.items), crows.name) == ("crows_pairs", 4, "pairs.csv")
+    copa = load_benchmark(str(write_copa(tmp_path / "val.jsonl")))
+    assert copa.format == "copa" and copa.items[0].context.endswith("therefore")
+    assert len(crows.data_hash) == 64 and crows.data_hash != copa.data_hash
+
+
+def test_format_prefix_and_explicit_format(tmp_path):
+    path = write_crows(tmp_path / "pairs.csv")
+    assert load_benchmark(f"crows_pairs:{path}").format == "crows_pairs"
+    with pytest.raises(BenchmarkFormatError, match="not a copa file"):
+        load_benchmark(str(path), "copa")
+    with pytest.raises(KeyError, match="Did you mean 'crows_pairs'"):
+        load_benchmark(str(path), "crow_pairs")
+
+
+def test_an_unreadable_file_names_what_was_tried(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(BenchmarkFormatError, match=r"could not tell its format; tried .*crows_pairs.*--format"):
+        load_benchmark(str(path))
+
+
+def test_missing_file_and_ungenerated_named_benchmark(tmp_path):
+    with pytest.raises(BenchmarkFormatError, match="no such file"):
+        load_benchmark(str(tmp_path / "nope.csv"))
+    with pytest.raises(BenchmarkFormatError, match="dvc repro benchmarks"):
+        load_benchmark("cladder_gen", root=tmp_path)
+
+
+def test_malformed_rows_are_counted_or_fatal(tmp_path, capsys):
+    path = write_crows(tmp_path / "pairs.csv", extra_bad=True)
+    loaded = load_benchmark(str(path))
+    assert len(loaded.items) == 4 and len(loaded.malformed) == 1
+    assert "pairs.csv:6" in capsys.readouterr().err
+    with pytest.raises(BenchmarkFormatError, match=r"pairs\.csv:6: .*--strict"):
+        load_benchmark(str(path), strict=True)
+
+
+def test_limit_keeps_the_first_items_or_a_seeded_sample(tmp_path):
+    path = str(write_crows(tmp_path / "pairs.csv", rows=CROWS * 5))
+    assert [i.id for i in load_benchmark(path, limit=3).items] == [i.id for i in load_benchmark(path).items[:3]]
+    sample = [i.id for i in load_benchmark(path, limit=5, sample_seed=1).items]
+    assert sample == [i.id for i in load_benchmark(path, limit=5, sample_seed=1).items]
+    assert sample != [i.id for i in load_benchmark(path).items[:5]]
+
+
+def test_metrics_carry_scorer_and_definition(tmp_path, make_tiny_model, tiny_tokenizer):
+    bench = load_benchmark(str(write_crows(tmp_path / "pairs.csv")))
+    result = evaluate_benchmark(make_tiny_model(), tiny_tokenizer, bench, "tiny", "tiny", "evaluate", 4, 0, 200)
+    rows = {m["metric"]: m for m in result.metrics}
+    assert {"crows_pairs/pct_stereotype", "crows_pairs/likelihood_diff"} <= set(rows)
+    assert "crows_pairs/pct_stereotype/bias_type=race-color" in rows
+    top = rows["crows_pairs/pct_stereotype"]
+    assert top["scorer"]["data_hash"] == bench.data_hash and top["scorer"]["batch_size"] == 4
+    assert top["scorer"]["dtype"] == "float32" and "LL(sent_more)" in top["definition"]
+    assert rows["crows_pairs/pct_stereotype/bias_type=race-color"]["definition"] == top["definition"]
+    assert len(result.items) == 4 and all(len(r["loglikelihoods"]) == 2 for r in result.items)
+    assert {m["metric"] for m in headline(result.metrics)} == {
+        "crows_pairs/pct_stereotype",
+        "crows_pairs/likelihood_diff",
+    }
+
+
+def test_cli_evaluate_writes_metrics_items_and_prints_a_table(tmp_path, base_model_dir, capsys):
+    crows = write_crows(tmp_path / "pairs.csv", extra_bad=True)
+    copa = write_copa(tmp_path / "copa.jsonl")
+    out = tmp_path / "out" / "result.json"
+    args = ["evaluate", "--model", str(base_model_dir), "--benchmark", str(crows), "--benchmark", str(copa)]
+    code = main([*args, "--batch-size", "3", "--n-bootstrap", "100", "--no-progress", "--output", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert [b["format"] for b in result["benchmarks"]] == ["crows_pairs", "copa"]
+    assert result["benchmarks"][0]["malformed"] and len(result["benchmarks"][0]["items"]) == 4
+    printed = capsys.readouterr().out
+    assert "crows_pairs/pct_stereotype" in printed and "copa/accuracy" in printed and "requests/s" in printed
+
+
+def test_cli_evaluate_rejects_bad_input_before_loading_the_model(tmp_path, capsys):
+    out = tmp_path / "result.json"
+    out.write_text("keep me")
+    bad = tmp_path / "notes.csv"
+    bad.write_text("a,b\n1,2\n")
+    code = main(["evaluate", "--model", str(tmp_path / "no-model"), "--benchmark", str(bad), "--output", str(out)])
+    assert code == 2
+    assert "could not tell its format" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
