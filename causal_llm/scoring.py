@@ -74,6 +74,18 @@ def _shared_prefix(seqs: list[list[int]]) -> int:
     return n if len(seqs) > 1 else limit
 
 
+# A second (masked, cached) pass costs about as much as re-encoding a short prefix: share a prefix
+# only when it saves this share of the group's tokens, or when no second pass is needed at all.
+MIN_SAVED_FRACTION = 0.3
+
+
+def _worth_sharing(seqs: list[list[int]], prefix: int) -> bool:
+    if len(seqs) == 1 or all(len(s) - 1 == prefix for s in seqs):
+        return True
+    saved = (len(seqs) - 1) * prefix
+    return saved >= MIN_SAVED_FRACTION * sum(len(s) - 1 for s in seqs)
+
+
 def _build_groups(
     tokenizer: PreTrainedTokenizerBase, groups: Sequence[Sequence[tuple[str, str]]], window: int
 ) -> list[_Group]:
@@ -92,9 +104,9 @@ def _build_groups(
             slots.append(slot)
             slot += 1
         prefix = _shared_prefix(seqs) if seqs else 0
-        if prefix:
+        if prefix and _worth_sharing(seqs, prefix):
             out.append(_Group(seqs, starts, slots, prefix))
-        else:  # no common first token: nothing to share
+        else:  # each request alone, in one pass
             out += [_Group([s], [c], [i], len(s) - 1) for s, c, i in zip(seqs, starts, slots, strict=True)]
     return out
 

@@ -161,7 +161,9 @@ def test_groups_share_their_prefix():
     assert [g.cont_starts for g in built] == [[3, 3], [1, 1], [1]]
 
 
-def test_score_groups_equals_scoring_each_request_alone(model, tiny_tokenizer):
+@pytest.mark.parametrize("min_saved", [0.0, 0.3, 1.01])  # always share a prefix / when it pays / never
+def test_score_groups_equals_scoring_each_request_alone(model, tiny_tokenizer, monkeypatch, min_saved):
+    monkeypatch.setattr("causal_llm.scoring.MIN_SAVED_FRACTION", min_saved)
     grouped = score_groups(model, tiny_tokenizer, GROUPS, batch_size=4)
     assert [len(g) for g in grouped] == [len(g) for g in GROUPS]
     for requests, results in zip(GROUPS, grouped, strict=True):
@@ -177,7 +179,8 @@ def test_score_groups_equals_scoring_each_request_alone(model, tiny_tokenizer):
     assert grouped[0][0].loglikelihood != pytest.approx(grouped[0][1].loglikelihood, abs=1e-3)
 
 
-def test_score_groups_is_batch_size_invariant_and_deterministic(model, tiny_tokenizer):
+def test_score_groups_is_batch_size_invariant_and_deterministic(model, tiny_tokenizer, monkeypatch):
+    monkeypatch.setattr("causal_llm.scoring.MIN_SAVED_FRACTION", 0.0)  # exercise the cached second pass
     groups = GROUPS * 3 + [[(c, x) for c, x in PAIRS]]
     runs = [
         np.array([s.loglikelihood for g in score_groups(model, tiny_tokenizer, groups, batch_size=b) for s in g])
