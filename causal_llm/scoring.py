@@ -18,9 +18,11 @@ Per-item values match lm-eval's and do not depend on the batch size beyond float
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,17 +37,19 @@ class Scored:
 
 
 @dataclass
+class _Request:
+    slot: int  # where its result goes
+    row: int  # its unique input row (context + continuation minus the last token)
+    first: int  # position in the row whose logits predict the first continuation token
+    targets: list[int]  # the continuation tokens
+
+
+@dataclass
 class _Group:
-    """The token sequences of one item's requests and where their shared prefix ends."""
+    """Input rows that share their first ``prefix`` tokens: the prefix is encoded once."""
 
-    seqs: list[list[int]]  # context + continuation tokens, left-truncated to the model's window
-    cont_starts: list[int]  # index of each sequence's first continuation token
-    slots: list[int]  # where each request's result goes
-    prefix: int  # tokens [0, prefix) are encoded once for the whole group
-
-    @property
-    def width(self) -> int:
-        return max(len(s) for s in self.seqs)
+    rows: list[int]
+    prefix: int
 
 
 def encode_pair(tokenizer: PreTrainedTokenizerBase, context: str, continuation: str) -> tuple[list[int], list[int]]:
@@ -65,72 +69,67 @@ def max_positions(model: PreTrainedModel) -> int:
     return int(getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", 2048))
 
 
-def _shared_prefix(seqs: list[list[int]]) -> int:
-    """Length of the common token prefix, leaving every sequence at least one token to predict."""
-    limit = min(len(s) for s in seqs) - 1
-    n = 0
-    while n < limit and all(s[n] == seqs[0][n] for s in seqs[1:]):
-        n += 1
-    return n if len(seqs) > 1 else limit
+def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
-# A second (masked, cached) pass costs about as much as re-encoding a short prefix: share a prefix
-# only when it saves this share of the group's tokens, or when no second pass is needed at all.
+# A second (masked, cached) pass costs about as much as re-encoding a short prefix: a row joins a
+# group only when the shared prefix is at least this share of its tokens.
 MIN_SAVED_FRACTION = 0.3
 
 
-def _worth_sharing(seqs: list[list[int]], prefix: int) -> bool:
-    if len(seqs) == 1 or all(len(s) - 1 == prefix for s in seqs):
-        return True
-    saved = (len(seqs) - 1) * prefix
-    return saved >= MIN_SAVED_FRACTION * sum(len(s) - 1 for s in seqs)
+def _encode_requests(
+    tokenizer: PreTrainedTokenizerBase, requests: Sequence[tuple[str, str]], window: int
+) -> tuple[list[tuple[int, ...]], list[_Request]]:
+    """Unique input rows and, per request, its row and targets. Requests whose inputs are equal (the
+    one-token choices " yes" / " no" after one context) share a row."""
+    row_index: dict[tuple[int, ...], int] = {}
+    out = []
+    for slot, (context, continuation) in enumerate(requests):
+        ctx, cont = encode_pair(tokenizer, context, continuation)
+        if not cont:
+            raise ValueError(f"empty continuation for context {context[:60]!r}")
+        if len(cont) >= window + 1:
+            raise ValueError(f"a continuation of {len(cont)} tokens does not fit the model's {window} positions")
+        full = (ctx + cont)[-(window + 1) :]  # keep the continuation; cut the context from the left
+        row = row_index.setdefault(tuple(full[:-1]), len(row_index))
+        out.append(_Request(slot, row, len(full) - len(cont) - 1, list(cont)))
+    return list(row_index), out
 
 
-def _build_groups(
-    tokenizer: PreTrainedTokenizerBase, groups: Sequence[Sequence[tuple[str, str]]], window: int
-) -> list[_Group]:
-    out, slot = [], 0
-    for requests in groups:
-        seqs, starts, slots = [], [], []
-        for context, continuation in requests:
-            ctx, cont = encode_pair(tokenizer, context, continuation)
-            if not cont:
-                raise ValueError(f"empty continuation for context {context[:60]!r}")
-            if len(cont) >= window + 1:
-                raise ValueError(f"a continuation of {len(cont)} tokens does not fit the model's {window} positions")
-            full = (ctx + cont)[-(window + 1) :]  # keep the continuation; cut the context from the left
-            seqs.append(full)
-            starts.append(len(full) - len(cont))
-            slots.append(slot)
-            slot += 1
-        prefix = _shared_prefix(seqs) if seqs else 0
-        if prefix and _worth_sharing(seqs, prefix):
-            out.append(_Group(seqs, starts, slots, prefix))
-        else:  # each request alone, in one pass
-            out += [_Group([s], [c], [i], len(s) - 1) for s, c, i in zip(seqs, starts, slots, strict=True)]
-    return out
-
-
-def _batches(groups: list[_Group], batch_size: int) -> list[list[_Group]]:
-    """Longest first (lm-eval's order: the first batch shows the worst memory at once); a batch
-    holds up to ``batch_size`` sequences, and at least one whole group."""
-    ordered = sorted(groups, key=lambda g: (-g.width, -g.prefix))
-    batches: list[list[_Group]] = []
-    current: list[_Group] = []
-    rows = 0
-    for group in ordered:
-        if current and rows + len(group.seqs) > batch_size:
-            batches.append(current)
-            current, rows = [], 0
-        current.append(group)
-        rows += len(group.seqs)
-    if current:
-        batches.append(current)
-    return batches
+def _group_rows(rows: list[tuple[int, ...]]) -> list[_Group]:
+    """Sort rows by their tokens, so rows with a common prefix are neighbours, and grow each group
+    while the tokens it saves outweigh what shortening its shared prefix costs."""
+    order = sorted(range(len(rows)), key=rows.__getitem__)
+    groups: list[_Group] = []
+    members, prefix = [order[0]], len(rows[order[0]])
+    for prev, i in zip(order, order[1:], strict=False):
+        common = min(prefix, _common_prefix(rows[prev], rows[i]))
+        saved = common - (prefix - common) * (len(members) - 1)
+        if common and saved > 0 and common >= MIN_SAVED_FRACTION * len(rows[i]):
+            members.append(i)
+            prefix = common
+        else:
+            groups.append(_Group(members, prefix))
+            members, prefix = [i], len(rows[i])
+    groups.append(_Group(members, prefix))
+    return groups
 
 
 def _accepts_logits_to_keep(model: PreTrainedModel) -> bool:
     return "logits_to_keep" in inspect.signature(model.forward).parameters
+
+
+def _select_cache(cache: Any, index: torch.Tensor) -> Any:
+    """A copy of ``cache`` holding rows ``index`` (repeats allowed); the original is left intact."""
+    selected = copy.copy(cache)
+    selected.layers = [copy.copy(layer) for layer in cache.layers]
+    selected.reorder_cache(index)
+    return selected
 
 
 class _Targets:
@@ -164,43 +163,55 @@ class _Targets:
 
 
 @torch.inference_mode()
-def _score_batch(model: PreTrainedModel, batch: list[_Group], pad: int, slice_logits: bool) -> list[np.ndarray]:
+def _score_batch(
+    model: PreTrainedModel,
+    batch: list[_Group],
+    rows: list[tuple[int, ...]],
+    by_row: dict[int, list[_Request]],
+    batch_size: int,
+    pad: int,
+    slice_logits: bool,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     device = next(model.parameters()).device
-    # Pass 1: each group's shared prefix, once.
+    # Pass 1: each group's shared prefix, once, scoring every target that falls inside it.
     width = max(g.prefix for g in batch)
     inputs = torch.full((len(batch), width), pad, dtype=torch.long)
     first = _Targets(len(batch), width)
-    for row, g in enumerate(batch):
-        inputs[row, : g.prefix] = torch.tensor(g.seqs[0][: g.prefix])
-        for seq, start, slot in zip(g.seqs, g.cont_starts, g.slots, strict=True):
-            for t in range(max(start, 1), g.prefix + 1):  # tokens predicted from inside the prefix
-                first.add(row, t - 1, seq[t], slot)
-    suffixes = [
-        (row, seq[g.prefix : len(seq) - 1], start, len(seq), seq, slot)
-        for row, g in enumerate(batch)
-        for seq, start, slot in zip(g.seqs, g.cont_starts, g.slots, strict=True)
-        if len(seq) - 1 > g.prefix
-    ]
+    suffixes = []  # (group index in the batch, row)
+    for i, group in enumerate(batch):
+        inputs[i, : group.prefix] = torch.tensor(rows[group.rows[0]][: group.prefix])
+        for r in group.rows:
+            for req in by_row[r]:
+                for k, token in enumerate(req.targets):
+                    if req.first + k < group.prefix:
+                        first.add(i, req.first + k, token, req.slot)
+            if len(rows[r]) > group.prefix:
+                suffixes.append((i, r))
     kwargs = {"logits_to_keep": first.keep.to(device)} if slice_logits else {}
     out = model(input_ids=inputs.to(device), use_cache=bool(suffixes), **kwargs)
-    parts = [first.gather(out.logits, kept=slice_logits)]
-    if suffixes:
-        # Pass 2: every choice's remaining tokens, attending to its group's (unpadded) prefix.
-        cache = out.past_key_values
-        cache.reorder_cache(torch.tensor([s[0] for s in suffixes], device=device))
-        s_width = max(len(s[1]) for s in suffixes)
-        ids = torch.full((len(suffixes), s_width), pad, dtype=torch.long)
-        mask = torch.zeros((len(suffixes), width + s_width), dtype=torch.long)
-        positions = torch.zeros((len(suffixes), s_width), dtype=torch.long)
-        second = _Targets(len(suffixes), s_width)
-        for row, (group_row, tokens, start, length, seq, slot) in enumerate(suffixes):
-            prefix = batch[group_row].prefix
-            ids[row, : len(tokens)] = torch.tensor(tokens)
-            mask[row, :prefix] = 1
-            mask[row, width : width + len(tokens)] = 1
-            positions[row] = prefix + torch.arange(s_width)
-            for t in range(max(start, prefix + 1), length):
-                second.add(row, t - 1 - prefix, seq[t], slot)
+    parts = [first.gather(out.logits, kept=slice_logits)] if first.entries else []
+    # Pass 2: every row's remaining tokens on a copy of its group's cache, attending to the prefix
+    # (its padding masked) and placed at the positions that follow the prefix.
+    suffixes.sort(key=lambda s: -(len(rows[s[1]]) - batch[s[0]].prefix))
+    for start in range(0, len(suffixes), batch_size):
+        chunk = suffixes[start : start + batch_size]
+        s_width = max(len(rows[r]) - batch[i].prefix for i, r in chunk)
+        ids = torch.full((len(chunk), s_width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width + s_width), dtype=torch.long)
+        positions = torch.zeros((len(chunk), s_width), dtype=torch.long)
+        second = _Targets(len(chunk), s_width)
+        for j, (i, r) in enumerate(chunk):
+            prefix, tail = batch[i].prefix, rows[r][batch[i].prefix :]
+            ids[j, : len(tail)] = torch.tensor(tail)
+            mask[j, :prefix] = 1
+            mask[j, width : width + len(tail)] = 1
+            # padding slots get a valid (unused) position: a long prefix plus the widest tail may pass the window
+            positions[j] = (prefix + torch.arange(s_width)).clamp(max=max_positions(model) - 1)
+            for req in by_row[r]:
+                for k, token in enumerate(req.targets):
+                    if req.first + k >= prefix:
+                        second.add(j, req.first + k - prefix, token, req.slot)
+        cache = _select_cache(out.past_key_values, torch.tensor([i for i, _ in chunk], device=device))
         kwargs = {"logits_to_keep": second.keep.to(device)} if slice_logits else {}
         logits = model(
             input_ids=ids.to(device),
@@ -214,40 +225,6 @@ def _score_batch(model: PreTrainedModel, batch: list[_Group], pad: int, slice_lo
     return parts
 
 
-def score_groups(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    groups: Sequence[Sequence[tuple[str, str]]],
-    batch_size: int = 16,
-    progress: bool = False,
-) -> list[list[Scored]]:
-    """Score each group's (context, continuation) requests - typically one multiple-choice item's
-    choices - encoding the group's shared prefix once. Results come back in the shape of ``groups``."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    built = _build_groups(tokenizer, groups, max_positions(model))
-    n = sum(len(g) for g in groups)
-    total, n_tokens, bad = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    slice_logits = _accepts_logits_to_keep(model)
-    batches = _batches(built, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc="scoring", unit="batch")
-    for batch in batches:
-        for slots, logprobs, greedy in _score_batch(model, batch, pad, slice_logits):
-            total += np.bincount(slots, weights=logprobs, minlength=n)
-            n_tokens += np.bincount(slots, minlength=n)
-            bad += np.bincount(slots, weights=~greedy, minlength=n).astype(int)
-    flat = [Scored(float(total[i]), int(n_tokens[i]), bool(bad[i] == 0)) for i in range(n)]
-    out, i = [], 0
-    for g in groups:
-        out.append(flat[i : i + len(g)])
-        i += len(g)
-    return out
-
-
 def score(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -255,22 +232,49 @@ def score(
     batch_size: int = 16,
     progress: bool = False,
 ) -> list[Scored]:
-    """Score (context, continuation) pairs in the order given; requests with the same non-empty
-    context are scored as one group (the context is encoded once)."""
-    by_context: dict[str, list[int]] = {}
-    singles: list[list[int]] = []
-    for i, (context, _) in enumerate(requests):
-        if context:
-            by_context.setdefault(context, []).append(i)
-        else:
-            singles.append([i])
-    index_groups = list(by_context.values()) + singles
-    scored = score_groups(model, tokenizer, [[requests[i] for i in g] for g in index_groups], batch_size, progress)
-    out: list[Scored | None] = [None] * len(requests)
-    for idx, results in zip(index_groups, scored, strict=True):
-        for i, result in zip(idx, results, strict=True):
-            out[i] = result
-    return out  # type: ignore[return-value]
+    """Score (context, continuation) pairs; results come back in the order of ``requests``. Any
+    requests that share a long token prefix (one item's choices, questions on one background)
+    encode it once."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not requests:
+        return []
+    rows, reqs = _encode_requests(tokenizer, requests, max_positions(model))
+    by_row: dict[int, list[_Request]] = {}
+    for req in reqs:
+        by_row.setdefault(req.row, []).append(req)
+    groups = sorted(_group_rows(rows), key=lambda g: (-g.prefix, -max(len(rows[r]) for r in g.rows)))
+    n = len(requests)
+    total, n_tokens, bad = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    slice_logits = _accepts_logits_to_keep(model)
+    batches = [groups[i : i + batch_size] for i in range(0, len(groups), batch_size)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="scoring", unit="batch")
+    for batch in batches:
+        for slots, logprobs, greedy in _score_batch(model, batch, rows, by_row, batch_size, pad, slice_logits):
+            total += np.bincount(slots, weights=logprobs, minlength=n)
+            n_tokens += np.bincount(slots, minlength=n)
+            bad += np.bincount(slots, weights=~greedy, minlength=n).astype(int)
+    return [Scored(float(total[i]), int(n_tokens[i]), bool(bad[i] == 0)) for i in range(n)]
+
+
+def score_groups(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    groups: Sequence[Sequence[tuple[str, str]]],
+    batch_size: int = 16,
+    progress: bool = False,
+) -> list[list[Scored]]:
+    """``score`` for items of several choices; results come back in the shape of ``groups``."""
+    flat = score(model, tokenizer, [r for g in groups for r in g], batch_size, progress)
+    out, i = [], 0
+    for g in groups:
+        out.append(flat[i : i + len(g)])
+        i += len(g)
+    return out
 
 
 def loglikelihoods(

@@ -147,8 +147,8 @@ GROUPS = [
 ]
 
 
-def test_groups_share_their_prefix():
-    from causal_llm.scoring import _build_groups
+def test_rows_are_deduplicated_and_grouped_by_shared_prefix():
+    from causal_llm.scoring import _encode_requests, _group_rows
 
     class Tok:  # one token per character: the shared prefix is visible in the lengths
         bos_token_id, eos_token_id = 0, 0
@@ -156,11 +156,12 @@ def test_groups_share_their_prefix():
         def __call__(self, text, add_special_tokens=False):
             return {"input_ids": [ord(c) for c in text]}
 
-    built = _build_groups(Tok(), [[("abc", " x"), ("abc", " yz")], [("", "hello"), ("", "help")], [("q", " r")]], 99)
-    assert [g.prefix for g in built] == [4, 4, 2]  # "abc "; BOS + "hel"; a single request: all but its last token
-    assert [g.cont_starts for g in built] == [[3, 3], [1, 1], [1]]
-
-
+    requests = [("abcdef", " x"), ("abcdef", " y"), ("abcdef", " yz"), ("", "hello"), ("", "help"), ("q", " r")]
+    rows, reqs = _encode_requests(Tok(), requests, 99)
+    assert [r.row for r in reqs] == [0, 0, 1, 2, 3, 4]  # " x" and " y" read the same inputs: one row
+    assert [r.first for r in reqs] == [5, 5, 5, 0, 0, 0] and reqs[2].targets == [ord(" "), ord("y"), ord("z")]
+    groups = sorted(_group_rows(rows), key=lambda g: g.rows)
+    assert [(sorted(g.rows), g.prefix) for g in groups] == [([0, 1], 7), ([2, 3], 4), ([4], 2)]
 @pytest.mark.parametrize("min_saved", [0.0, 0.3, 1.01])  # always share a prefix / when it pays / never
 def test_score_groups_equals_scoring_each_request_alone(model, tiny_tokenizer, monkeypatch, min_saved):
     monkeypatch.setattr("causal_llm.scoring.MIN_SAVED_FRACTION", min_saved)
@@ -199,3 +200,16 @@ def test_scoring_without_logits_to_keep_gives_the_same_values(model, tiny_tokeni
     monkeypatch.setattr(scoring, "_accepts_logits_to_keep", lambda m: False)
     full = [s.loglikelihood for g in score_groups(model, tiny_tokenizer, GROUPS, batch_size=3) for s in g]
     np.testing.assert_allclose(sliced, full, atol=1e-5)
+
+
+def test_rows_near_the_window_share_a_second_pass_with_long_tails(model, tiny_tokenizer, monkeypatch):
+    """A long prefix and a long tail in one chunk: padding positions must stay inside the window."""
+    monkeypatch.setattr("causal_llm.scoring.MIN_SAVED_FRACTION", 0.0)
+    window = max_positions(model)
+    long_context = " ".join(["The nurse said that she was happy."] * 40)
+    requests = [(long_context, " she"), (long_context, " he was ready")]
+    requests += [("The pilot", " said that" + " he" * 30), ("The pilot", " said that" + " she" * 30)]
+    assert len(ids(tiny_tokenizer, long_context)) > window
+    together = loglikelihoods(model, tiny_tokenizer, requests, batch_size=8)
+    alone = [loglikelihoods(model, tiny_tokenizer, [r], batch_size=1)[0] for r in requests]
+    np.testing.assert_allclose(together, alone, atol=1e-4)
