@@ -206,10 +206,10 @@ def test_rows_near_the_window_share_a_second_pass_with_long_tails(model, tiny_to
     """A long prefix and a long tail in one chunk: padding positions must stay inside the window."""
     monkeypatch.setattr("causal_llm.scoring.MIN_SAVED_FRACTION", 0.0)
     window = max_positions(model)
-    long_context = " ".join(["The nurse said that she was happy."] * 40)
-    requests = [(long_context, " she"), (long_context, " he was ready")]
+    long_context = " ".join(["The nurse said that she was happy."] * 6)
+    requests = [(long_context, " she was happy."), (long_context, " he was happy.")]
     requests += [("The pilot", " said that" + " he" * 30), ("The pilot", " said that" + " she" * 30)]
-    assert len(ids(tiny_tokenizer, long_context)) > window
+    assert len(ids(tiny_tokenizer, long_context)) + 30 > window
     together = loglikelihoods(model, tiny_tokenizer, requests, batch_size=8)
     alone = [loglikelihoods(model, tiny_tokenizer, [r], batch_size=1)[0] for r in requests]
     np.testing.assert_allclose(together, alone, atol=1e-4)
