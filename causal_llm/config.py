@@ -135,7 +135,7 @@ class EvaluateConfig:
     # Benchmarks scored for every variant: named ones (data/benchmarks/) or "FORMAT:PATH" files.
     benchmarks: list[str] = field(default_factory=lambda: ["testbed_probes", "cladder_gen", "corr2cause_gen"])
     # Items per benchmark (a seeded sample that keeps every family); SmolLM2 scores ~1k tokens/s on 2 CPUs.
-    benchmark_limit: int = 300
+    benchmark_limit: int = 120
 
     def bootstrap_args(self, seed: int) -> dict[str, Any]:
         """Keyword arguments for ``causal_llm.metrics.bootstrap`` and the row builders."""
