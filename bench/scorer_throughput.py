@@ -4,9 +4,10 @@ same machine, one run; per-item values compared; peak memory of each.
     .venv/bin/python bench/scorer_throughput.py [--models tiny smollm2] [--items 200]
 
 Items come from the benchmark generators and formats the evaluate stage uses: CLadder-style
-questions (long shared context, yes/no), Corr2Cause premises (long context, yes/no), COPA-style
-items (short context, two multi-token choices) and CrowS-Pairs-style sentence pairs (empty
-context). lm-eval runs its HFLM core (``HFLM.loglikelihood``) at several batch sizes and its best is
+questions (long context, yes/no) and Corr2Cause premises (long context, yes/no), each as a seeded
+random sample and as whole clusters (every question of a CLadder model, every hypothesis of a
+premise, as a full run scores them); COPA-style items (short context, two multi-token choices) and
+CrowS-Pairs-style sentence pairs (empty context). lm-eval runs its HFLM core (``HFLM.loglikelihood``) at several batch sizes and its best is
 taken; each scorer runs in its own process so that its peak RSS (or CUDA peak) is its own.
 """
 
@@ -51,6 +52,22 @@ def item_sets(n: int, folder: Path, seed: int = 0) -> dict[str, list[list[tuple[
         name: [item.requests() for item in load_benchmark(name, limit=n, sample_seed=seed, root=folder).items]
         for name in ("cladder_gen", "corr2cause_gen")
     }
+    # A full run scores every question of a CLadder model and every hypothesis of a Corr2Cause premise;
+    # whole clusters (the first ones holding ~n items) keep that sharing, a random sample loses most of it.
+    for name, key in (
+        ("cladder_gen", lambda i: i.meta["model_id"]),
+        ("corr2cause_gen", lambda i: i.context.split("Hypothesis:")[0]),
+    ):
+        items = load_benchmark(name, root=folder).items
+        clusters: dict = {}
+        for item in items:
+            clusters.setdefault(key(item), []).append(item)
+        chosen: list = []
+        for members in clusters.values():
+            if len(chosen) >= n:
+                break
+            chosen += members
+        sets[f"{name}_whole_clusters"] = [item.requests() for item in chosen]
     rng = random.Random(seed)
     words = [
         "the",
@@ -152,6 +169,7 @@ def main() -> None:
     parser.add_argument("--ours-batch-sizes", type=int, nargs="+", default=[32])
     parser.add_argument("--lm-eval-batch-sizes", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--output", default="bench/results/scorer_throughput.json")
+    parser.add_argument("--sets", nargs="+", default=None, help="item sets to run (default: all)")
     args = parser.parse_args()
     import torch
 
@@ -166,6 +184,7 @@ def main() -> None:
             + ", ".join(f"{k} {len(v)}" for k, v in sets.items())
         )
         refs = {"tiny": lambda: tiny_model(Path(tmp) / "tiny"), "smollm2": lambda: str(smollm2_folder())}
+        sets = {k: v for k, v in sets.items() if args.sets is None or k in args.sets}
         for name in args.models:
             ref = refs[name]() if name in refs else name
             for set_name, groups in sets.items():
