@@ -7,8 +7,9 @@ Items come from the benchmark generators and formats the evaluate stage uses: CL
 questions (long context, yes/no) and Corr2Cause premises (long context, yes/no), each as a seeded
 random sample and as whole clusters (every question of a CLadder model, every hypothesis of a
 premise, as a full run scores them); COPA-style items (short context, two multi-token choices) and
-CrowS-Pairs-style sentence pairs (empty context). lm-eval runs its HFLM core (``HFLM.loglikelihood``) at several batch sizes and its best is
-taken; each scorer runs in its own process so that its peak RSS (or CUDA peak) is its own.
+CrowS-Pairs-style sentence pairs (empty context). lm-eval runs its HFLM core
+(``HFLM.loglikelihood``) at several batch sizes and its best is taken; each scorer runs in its own
+process so that its peak RSS (or CUDA peak) is its own.
 """
 
 from __future__ import annotations
