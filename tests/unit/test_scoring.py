@@ -162,6 +162,8 @@ def test_rows_are_deduplicated_and_grouped_by_shared_prefix():
     assert [r.first for r in reqs] == [5, 5, 5, 0, 0, 0] and reqs[2].targets == [ord(" "), ord("y"), ord("z")]
     groups = sorted(_group_rows(rows), key=lambda g: g.rows)
     assert [(sorted(g.rows), g.prefix) for g in groups] == [([0, 1], 7), ([2, 3], 4), ([4], 2)]
+
+
 @pytest.mark.parametrize("min_saved", [0.0, 0.3, 1.01])  # always share a prefix / when it pays / never
 def test_score_groups_equals_scoring_each_request_alone(model, tiny_tokenizer, monkeypatch, min_saved):
     monkeypatch.setattr("causal_llm.scoring.MIN_SAVED_FRACTION", min_saved)
