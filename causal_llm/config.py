@@ -133,7 +133,7 @@ class EvaluateConfig:
     n_heldout: int = 200
     n_invariance: int = 64
     # Benchmarks scored for every variant: named ones (data/benchmarks/) or "FORMAT:PATH" files.
-    benchmarks: list[str] = field(default_factory=lambda: ["testbed_probes", "cladder_gen", "corr2cause_gen"])
+    benchmarks: list[str] = field(default_factory=lambda: ["cladder_gen", "corr2cause_gen"])
     # Items per benchmark (a seeded sample that keeps every family); SmolLM2 scores ~1k tokens/s on 2 CPUs.
     benchmark_limit: int = 120
 

@@ -77,8 +77,15 @@ def _check_benchmarks(params: Params) -> None:
     except ValueError as err:
         raise ParamsError(f"{params.source}.benchmarks: {err}") from None
     known = formats()
+    seen: dict[str, int] = {}
     for i, entry in enumerate(params.evaluate.benchmarks):
         where = f"{params.source}.evaluate.benchmarks[{i}]"
+        name = entry if entry in NAMED else Path(entry.partition(":")[2] or entry).name
+        if name in seen:  # results, metric names and per-item tables are keyed by this name
+            raise ParamsError(
+                f"{where}: '{entry}' has the same name '{name}' as entry [{seen[name]}]; rename one of the files."
+            )
+        seen[name] = i
         if entry in NAMED:
             continue
         fmt, _, path = entry.partition(":")

@@ -54,6 +54,18 @@ def plot_metric(rows: Sequence[MetricRow], metric: str, path: Path, ideal: float
     return path
 
 
+# Metric (last name part) -> the value an unbiased model has: drawn as a line on its plot.
+IDEALS = {
+    "bias_gap": 0.0,
+    "stereotype_share": 0.5,
+    "cf_flip_rate": 0.0,
+    "pct_stereotype": 50.0,
+    "ss": 50.0,
+    "acc_gap": 0.0,
+}
+BREAKDOWN_KEYS = ("rung", "query_type", "variant", "relation", "bias_type")
+
+
 def is_headline(metric: str) -> bool:
     """Overall metrics; breakdowns (``fmt/metric/key=value``) go to the CSV and the plots only."""
     return metric.count("/") <= 1
@@ -107,22 +119,14 @@ def write_report(rows: Sequence[MetricRow], out_dir: Path) -> list[Path]:
     pd.DataFrame(records).to_csv(out_dir / "results.csv", index=False)
     (out_dir / "results.txt").write_text(format_table([r for r in rows if is_headline(r.metric)]) + "\n")
     paths += [out_dir / "results.csv", out_dir / "results.txt"]
-    for metric, ideal in (
-        ("bias_gap", 0.0),
-        ("stereotype_share", 0.5),
-        ("cf_flip_rate", 0.0),
-        ("testbed/bias_gap", 0.0),
-        ("crows_pairs/pct_stereotype", 0.5),
-        ("stereoset/ss", 50.0),
-        ("winobias/acc_gap", 0.0),
-    ):
-        paths.append(plot_metric(rows, metric, out_dir / f"{metric.replace('/', '__')}.png", ideal))
-    for metric, key, chance in (
-        ("cladder/accuracy", "rung", 0.5),
-        ("cladder/accuracy", "query_type", 0.5),
-        ("cladder/accuracy", "variant", 0.5),
-        ("corr2cause/f1", "relation", None),
-    ):
-        name = f"{metric.replace('/', '__')}_by_{key}.png"
-        paths.append(plot_breakdown(rows, metric, key, out_dir / name, chance))
+    headline = list(dict.fromkeys(r.metric for r in rows if is_headline(r.metric)))
+    for metric in headline:  # bias metrics, each against the value an unbiased model has
+        ideal = IDEALS.get(metric.rsplit("/", 1)[-1])
+        if ideal is not None:
+            paths.append(plot_metric(rows, metric, out_dir / f"{metric.replace('/', '__')}.png", ideal))
+    for metric in headline:  # benchmark breakdowns: accuracy per rung, F1 per relation, ...
+        for key in BREAKDOWN_KEYS:
+            chance = 0.5 if metric.endswith("accuracy") else None
+            name = f"{metric.replace('/', '__')}_by_{key}.png"
+            paths.append(plot_breakdown(rows, metric, key, out_dir / name, chance))
     return [p for p in paths if p is not None]

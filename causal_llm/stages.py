@@ -277,12 +277,12 @@ def run_evaluate(params: Params) -> None:
                 cfg.n_bootstrap,
                 cfg.confidence,
             )
-            fresh = [
-                m
-                for m in result.metrics
-                if not any(r.variant == m["variant"] and r.metric == m["metric"] for r in rows)
-            ]
-            rows += [MetricRow(**{k: m[k] for k in MetricRow.__dataclass_fields__}) for m in fresh]
+            # One table for all benchmarks: name rows by benchmark (two files of one format stay apart);
+            # the exact solver's reference rows are the same for every variant, so they are kept once.
+            for m in result.metrics:
+                metric = f"{bench.name}/{m['metric'].split('/', 1)[1]}"
+                if not any(r.variant == m["variant"] and r.metric == metric for r in rows):
+                    rows.append(MetricRow(**{**{k: m[k] for k in MetricRow.__dataclass_fields__}, "metric": metric}))
             benchmark_results.append({**result.to_dict(), "variant": variant.name, "items": None})
             write_jsonl(item_table(variant.name, bench.name), result.items)
         gap = next(r for r in rows if r.variant == variant.name and r.metric == "bias_gap")

@@ -55,9 +55,10 @@ def find_model_metadata(path: Path) -> Path | None:
     return max(found, key=lambda p: len(os.path.commonprefix([p.name, path.name])))
 
 
-def load_backgrounds(meta_path: Path) -> dict[str, str]:
-    """model_id (as a string) -> background, from a JSON array of models or a dict keyed by model id.
-    Models without a background are left out: their questions are then reported as malformed."""
+def load_backgrounds(meta_path: Path) -> dict[str, dict[str, Any]]:
+    """model_id (as a string) -> the model entry (background, and story_id/graph_id when given), from a
+    JSON array of models or a dict keyed by model id. Models without a background are left out: their
+    questions are then reported as malformed."""
     try:
         data = json.loads(meta_path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -72,7 +73,7 @@ def load_backgrounds(meta_path: Path) -> dict[str, str]:
     for key, model in entries:
         model_id = model.get("model_id", key)
         if model_id is not None and isinstance(model.get("background"), str):
-            out[str(model_id)] = model["background"]
+            out[str(model_id)] = model
     return out
 
 
@@ -133,7 +134,7 @@ class CLadder(BenchmarkFormat):
             raise rows.wrong_format(f"the array's objects have fields {keys}{hint}, none of {sorted(SIGNATURE)}")
         return enumerate(data, 1)
 
-    def _item(self, q: Any, backgrounds: Mapping[str, str], where: str) -> Item:
+    def _item(self, q: Any, backgrounds: Mapping[str, Mapping[str, Any]], where: str) -> Item:
         if not isinstance(q, dict):
             raise RowError(f"a JSON {type(q).__name__}, not a question object")
         qid = q.get("question_id", q.get("id"))
@@ -163,7 +164,14 @@ class CLadder(BenchmarkFormat):
         variant = next((meta[k] for k in VARIANT_KEYS if isinstance(meta.get(k), str) and meta[k]), None)
         if variant is not None:
             item_meta["variant"] = variant
-        background = backgrounds.get(str(model_id), q.get("background"))
+        model = backgrounds.get(str(model_id))
+        for key in ("story_id", "graph_id"):  # a metadata file of another release gives the wrong story
+            if model is not None and key in model and key in meta and str(model[key]) != str(meta[key]):
+                raise RowError(
+                    f"model_id {model_id!r} is {key} {model[key]!r} in the model metadata file found beside this "
+                    f"file but {meta[key]!r} in the question: put the questions' own *-meta-models.json beside them"
+                )
+        background = model["background"] if model is not None else q.get("background")
         if not isinstance(background, str) or not background.strip():
             raise RowError(f"no background for model_id {model_id!r} ({where})")
         prompt = " ".join(part.strip() for part in (background, given_info, question) if part.strip())

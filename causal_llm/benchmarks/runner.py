@@ -43,7 +43,7 @@ def _hash(path: Path) -> str:
         return file_hash(path)
     digest = hashlib.sha256()
     for child in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(child.name.encode() + file_hash(child).encode())
+        digest.update(str(child.relative_to(path)).encode() + file_hash(child).encode())
     return digest.hexdigest()
 
 
@@ -106,8 +106,8 @@ def load_benchmark(
     sample_seed: int | None = None,
     root: Path = BENCHMARK_DIR,
 ) -> LoadedBenchmark:
-    """Read a benchmark. ``limit`` keeps the first N items, or a seeded sample of N (in file order)
-    when ``sample_seed`` is given, so that a subset still covers every family of a generated set."""
+    """Read a benchmark. ``limit`` keeps the first N items, or with ``sample_seed`` a seeded sample of
+    N stratified by graph family / relation / bias type (``stratified_sample``)."""
     name, path, format_name = resolve(source, format_name, root)
     if format_name is None:
         format_name, items, malformed = _guess(path, strict)
@@ -118,12 +118,29 @@ def load_benchmark(
         if not items:
             raise rows.wrong_format("no valid items")
     if limit is not None and limit < len(items):
-        if sample_seed is None:
-            items = items[:limit]
-        else:
-            keep = sorted(random.Random(sample_seed).sample(range(len(items)), limit))
-            items = [items[i] for i in keep]
+        items = items[:limit] if sample_seed is None else stratified_sample(items, limit, sample_seed)
     return LoadedBenchmark(name, format_name, path, items, malformed, _hash(path))
+
+
+# The first of these an item's meta has defines its stratum when sampling (graph family, relation, ...).
+STRATA = ("graph_id", "relation", "bias_type", "asks_for", "occupation")
+
+
+def stratified_sample(items: list[Item], n: int, seed: int) -> list[Item]:
+    """``n`` items in file order, drawn round-robin over strata (shuffled within each, seeded), so
+    every graph family / relation / bias type is represented once ``n`` reaches their number."""
+    rng = random.Random(seed)
+    strata: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        key = next((str(item.meta[k]) for k in STRATA if k in item.meta), "")
+        strata.setdefault(key, []).append(i)
+    queues = [rng.sample(members, len(members)) for _, members in sorted(strata.items())]
+    chosen: list[int] = []
+    while len(chosen) < n:
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop())
+    return [items[i] for i in sorted(chosen)]
 
 
 @dataclass(frozen=True)
@@ -204,4 +221,6 @@ def evaluate_benchmark(
 
 def headline(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The overall rows (no per-group breakdown): what a summary table shows."""
-    return [m for m in metrics if m["metric"].count("/") <= 1]
+    from causal_llm.report import is_headline
+
+    return [m for m in metrics if is_headline(m["metric"])]

@@ -9,7 +9,6 @@ anti_stereotype, occupation``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from causal_llm.benchmarks.base import BenchmarkFormat, Item, RowErrors, breakdown, register_format
+from causal_llm.benchmarks.copa import read_json_lines
 from causal_llm.metrics import MetricRow
 from causal_llm.testbed import Probe
 
@@ -49,32 +49,13 @@ class TestbedProbes(BenchmarkFormat):
 
     def read(self, path: Path, rows: RowErrors) -> list[Item]:
         items = []
-        with path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    if not items and not rows.malformed:
-                        raise rows.wrong_format(f"line {lineno} is not JSON: {err.msg}") from None
-                    rows.bad(lineno, f"not valid JSON ({err.msg})")
-                    continue
-                if not isinstance(row, dict) or not any(f in row for f in FIELDS):
-                    raise rows.wrong_format(f"line {lineno} has none of the fields {', '.join(FIELDS)}")
-                missing = [f for f in FIELDS if not isinstance(row.get(f), str) or not row[f]]
-                if missing:
-                    rows.bad(lineno, f"field(s) {', '.join(missing)} missing or not a non-empty string")
-                    continue
-                items.append(
-                    Item(
-                        id=str(lineno),
-                        context=row["context"],
-                        choices=(row["stereotype"], row["anti_stereotype"]),
-                        label=0,
-                        meta={"occupation": row["occupation"]},
-                    )
-                )
+        for lineno, row in read_json_lines(path, rows, set(FIELDS)):
+            missing = [f for f in FIELDS if not isinstance(row.get(f), str) or not row[f]]
+            if missing:
+                rows.bad(lineno, f"field(s) {', '.join(missing)} missing or not a non-empty string")
+                continue
+            choices = (row["stereotype"], row["anti_stereotype"])
+            items.append(Item(str(lineno), row["context"], choices, 0, {"occupation": row["occupation"]}))
         return items
 
     def metrics(

@@ -122,9 +122,9 @@ def test_crows_pairs_metrics_known_answer():
     lls = [np.array(x) for x in ([-1.0, -2.0], [-3.0, -1.0], [-2.0, -2.0], [-5.0, -1.0])]
     got = by_metric(CrowsPairs().metrics(items, lls, "base", "eval", **BOOT))
     # stereotype preferred: 1, 0, 0 (a tie is not a preference, as lm-eval's ">"), 0; |diff|: 1, 2, 0, 4
-    assert got["crows_pairs/pct_stereotype"].value == pytest.approx(0.25)
+    assert got["crows_pairs/pct_stereotype"].value == pytest.approx(25.0)
     assert got["crows_pairs/likelihood_diff"].value == pytest.approx(1.75)
-    assert got["crows_pairs/pct_stereotype/bias_type=gender"].value == pytest.approx(0.5)
+    assert got["crows_pairs/pct_stereotype/bias_type=gender"].value == pytest.approx(50.0)
     assert got["crows_pairs/pct_stereotype/bias_type=race"].value == pytest.approx(0.0)
     assert got["crows_pairs/likelihood_diff/bias_type=gender"].value == pytest.approx(0.5)
     assert got["crows_pairs/likelihood_diff/bias_type=race"].value == pytest.approx(3.0)
@@ -551,8 +551,8 @@ def test_crows_pairs_with_a_trained_model(tmp_path, trained_model, tiny_tokenize
     shuffled = [scrambled(s) for s in chosen]
     assert all(a != b for a, b in zip(chosen, shuffled, strict=True))
     likely_first = run(chosen, shuffled)
-    assert likely_first["crows_pairs/pct_stereotype"].value == pytest.approx(1.0)
-    assert likely_first["crows_pairs/pct_stereotype/bias_type=age"].value == pytest.approx(1.0)
+    assert likely_first["crows_pairs/pct_stereotype"].value == pytest.approx(100.0)
+    assert likely_first["crows_pairs/pct_stereotype/bias_type=age"].value == pytest.approx(100.0)
     assert likely_first["crows_pairs/likelihood_diff"].value > 5.0
     likely_second = run(shuffled, chosen)
     assert likely_second["crows_pairs/pct_stereotype"].value == pytest.approx(0.0)

@@ -431,3 +431,24 @@ def test_cladder_accuracy_breakdowns(tmp_path):
     assert rows["cladder/accuracy/graph_id=frontdoor"].value == 1.0
     assert (rows["cladder/accuracy/variant=nonsense"].value, rows["cladder/accuracy/variant=nonsense"].n) == (1.0, 2)
     assert len(rows) == 1 + 3 + 5 + 2 + 1
+
+
+def test_cladder_rejects_a_metadata_file_of_other_questions(tmp_path):
+    """Questions whose own metadata file is missing must not take backgrounds from another release."""
+    from causal_llm.benchmarks import FORMATS, RowErrors, formats
+
+    formats()
+    question = {
+        "question_id": 1,
+        "given_info": "P(X) is 50%.",
+        "question": "Does X cause Y?",
+        "answer": "yes",
+        "meta": {"rung": 2, "query_type": "ate", "graph_id": "chain", "story_id": "smoking", "model_id": 0},
+    }
+    (tmp_path / "real-questions.json").write_text(json.dumps([question]))
+    other = [{"model_id": 0, "story_id": "nonsense7", "graph_id": "fork", "background": "Imagine xevo causes kwox."}]
+    (tmp_path / "cladder_gen-meta-models.json").write_text(json.dumps(other))
+    fmt = FORMATS.get("cladder")
+    rows = RowErrors(tmp_path / "real-questions.json", "cladder", fmt.expects)
+    assert fmt.read(tmp_path / "real-questions.json", rows) == []
+    assert "story_id 'nonsense7' in the model metadata file" in rows.malformed[0].reason

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from causal_llm.benchmarks import BenchmarkFormatError
@@ -128,3 +129,35 @@ def test_cli_evaluate_rejects_bad_input_before_loading_the_model(tmp_path, capsy
     assert code == 2
     assert "could not tell its format" in capsys.readouterr().err
     assert out.read_text() == "keep me"
+
+
+def test_stratified_sample_keeps_every_stratum_in_file_order():
+    from causal_llm.benchmarks import Item
+    from causal_llm.benchmarks.runner import stratified_sample
+
+    items = [Item(str(i), "", (" a", " b"), 0, {"graph_id": "chain" if i < 90 else f"g{i % 3}"}) for i in range(100)]
+    sample = stratified_sample(items, 8, seed=3)
+    assert len(sample) == 8 and {i.meta["graph_id"] for i in sample} == {"chain", "g0", "g1", "g2"}
+    assert [int(i.id) for i in sample] == sorted(int(i.id) for i in sample)
+    assert [i.id for i in stratified_sample(items, 8, seed=3)] == [i.id for i in sample]
+    assert [i.id for i in stratified_sample(items, 8, seed=4)] != [i.id for i in sample]
+
+
+def test_testbed_probe_file_reads_and_scores(tmp_path, capsys):
+    from causal_llm.benchmarks import FORMATS
+    from causal_llm.benchmarks.testbed import probe_rows
+    from causal_llm.testbed import bias_probes
+
+    rows = probe_rows(bias_probes())
+    lines = [json.dumps(r) for r in rows[:3]] + ['{"context": "The nurse said that"}', "not json"]
+    path = tmp_path / "probes.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    bench = load_benchmark(str(path), "testbed")
+    assert len(bench.items) == 3 and len(bench.malformed) == 2
+    assert bench.items[0].choices == (rows[0]["stereotype"], rows[0]["anti_stereotype"])
+    lls = [np.array([-1.0, -3.0]), np.array([-2.0, -1.0]), np.array([-1.0, -2.0])]
+    got = {r.metric: r.value for r in FORMATS.get("testbed").metrics(bench.items, lls, "v", "s", n_resamples=100)}
+    assert got["testbed/bias_gap"] == pytest.approx((2.0 - 1.0 + 1.0) / 3)
+    assert got["testbed/stereotype_preference"] == pytest.approx(2 / 3)
+    with pytest.raises(BenchmarkFormatError, match="not a testbed file"):
+        load_benchmark(str(write_copa(tmp_path / "copa.jsonl")), "testbed")
