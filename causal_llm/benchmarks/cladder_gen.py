@@ -61,7 +61,6 @@ from __future__ import annotations
 import difflib
 import functools
 import itertools
-import json
 import math
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -72,6 +71,7 @@ from typing import Any, NamedTuple
 import networkx as nx
 import numpy as np
 
+from causal_llm.corpus import write_json
 from causal_llm.scm import SCM, bernoulli
 
 GENERATOR_VERSION = "1"
@@ -1444,8 +1444,7 @@ def write_cladder(
 ) -> tuple[Path, Path]:
     """Write ``<stem>.json`` (questions) and ``<stem>-meta-models.json`` (models), as the release does."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = out / f"{stem}.json", out / f"{stem}-meta-models.json"
     for path, data in zip(paths, (questions, models), strict=True):
-        path.write_text(json.dumps(list(data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json(path, list(data))  # atomic: a crash never leaves half a benchmark file
     return paths

@@ -44,13 +44,15 @@ from __future__ import annotations
 import csv
 import functools
 import itertools
-import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+
+from causal_llm.corpus import write_jsonl
 
 GENERATOR_VERSION = "1"
 VARIABLE_NAMES = "ABCDE"
@@ -446,16 +448,15 @@ def generate(cfg: Corr2CauseGenConfig) -> list[Corr2CauseRow]:
 def write_corr2cause(rows: Iterable[Corr2CauseRow], path: str | Path) -> Path:
     """The published layout: a CSV with ``input`` and ``label`` first (JSON lines for ``.jsonl``)."""
     path = Path(path)
+    if path.suffix == ".jsonl":
+        return write_jsonl(path, (asdict(r) for r in rows))
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = [f.name for f in fields(Corr2CauseRow)]
-    with path.open("w", encoding="utf-8", newline="") as f:
-        if path.suffix == ".jsonl":
-            for r in rows:
-                f.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
-        else:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(asdict(r) for r in rows)
+    tmp = path.with_suffix(path.suffix + ".tmp")  # written whole, then moved: never half a file
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(Corr2CauseRow)])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    os.replace(tmp, path)
     return path
 
 
