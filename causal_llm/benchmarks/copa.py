@@ -125,6 +125,24 @@ def accuracy_values(items: Sequence[Item], lls: Sequence[np.ndarray]) -> np.ndar
     return (predictions(lls) == np.array([item.label for item in items])).astype(float)
 
 
+def read_copa_jsonl(
+    path: Path, rows: RowErrors, choice_keys: tuple[str, str], asks_key: str, id_key: str
+) -> list[Item]:
+    """COPA-shaped JSONL (SuperGLUE COPA, e-CARE): the same record under different field names."""
+    items = []
+    for n, obj in read_json_lines(path, rows, {*choice_keys, asks_key}):
+        try:
+            premise = text_field(obj, "premise")
+            alternatives = (text_field(obj, choice_keys[0]), text_field(obj, choice_keys[1]))
+            asks_for = choice_field(obj, asks_key, {k: k for k in CONNECTORS})
+            label = choice_field(obj, "label", {0: 0, 1: 1})
+        except RowError as err:
+            rows.bad(n, str(err))
+            continue
+        items.append(copa_item(str(obj.get(id_key, n)), premise, asks_for, alternatives, label))
+    return items
+
+
 class _CopaLike(BenchmarkFormat):
     """Accuracy overall and per asks-for (cause/effect)."""
 
@@ -178,18 +196,7 @@ class Copa(_CopaLike):
         return items
 
     def _read_jsonl(self, path: Path, rows: RowErrors) -> list[Item]:
-        items = []
-        for n, obj in read_json_lines(path, rows, {"choice1", "choice2", "question"}):
-            try:
-                premise = text_field(obj, "premise")
-                alternatives = (text_field(obj, "choice1"), text_field(obj, "choice2"))
-                asks_for = choice_field(obj, "question", {k: k for k in CONNECTORS})
-                label = choice_field(obj, "label", {0: 0, 1: 1})
-            except RowError as err:
-                rows.bad(n, str(err))
-                continue
-            items.append(copa_item(str(obj.get("idx", n)), premise, asks_for, alternatives, label))
-        return items
+        return read_copa_jsonl(path, rows, ("choice1", "choice2"), "question", "idx")
 
 
 @register_format
@@ -203,15 +210,4 @@ class ECare(_CopaLike):
     }
 
     def read(self, path: Path, rows: RowErrors) -> list[Item]:
-        items = []
-        for n, obj in read_json_lines(path, rows, {"hypothesis1", "hypothesis2", "ask-for"}):
-            try:
-                premise = text_field(obj, "premise")
-                alternatives = (text_field(obj, "hypothesis1"), text_field(obj, "hypothesis2"))
-                asks_for = choice_field(obj, "ask-for", {k: k for k in CONNECTORS})
-                label = choice_field(obj, "label", {0: 0, 1: 1})
-            except RowError as err:
-                rows.bad(n, str(err))
-                continue
-            items.append(copa_item(str(obj.get("index", n)), premise, asks_for, alternatives, label))
-        return items
+        return read_copa_jsonl(path, rows, ("hypothesis1", "hypothesis2"), "ask-for", "index")
