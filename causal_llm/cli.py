@@ -1,6 +1,9 @@
 """``causal-llm``: run the lifecycle, one stage, or set up the offline model.
 
-causal-llm run --profile smoke|default [--params FILE] [--experiment NAME] [--no-push]
+causal-llm run --profile smoke|default [--params FILE] [--set KEY=VALUE ...] [--experiment NAME] [--no-push]
+causal-llm serve [--host 127.0.0.1] [--port 4200] [--no-server] [--no-mlflow] [--schedules]
+causal-llm mlflow-server [--host 127.0.0.1] [--port 5000] [--backend-store-uri URI]
+causal-llm compare [--experiment NAME] [--runs ID ID ...]
 causal-llm stage NAME [--params FILE]      # what dvc.yaml runs
 causal-llm check [--params FILE] [--profile NAME]
 causal-llm setup-model                     # convert SmolLM2-135M-Instruct to safetensors once
@@ -31,15 +34,21 @@ def _quiet_env() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from causal_llm.pipeline import activate_params
+    from causal_llm.pipeline import activate_params, parse_overrides
     from causal_llm.report import format_table, is_headline
 
-    activate_params(args.params, args.profile)  # every input error surfaces here, before any compute
+    overrides = parse_overrides(args.set)
+    activate_params(args.params, args.profile, overrides)  # every input error surfaces here, before any compute
     from flows.lifecycle import lifecycle
 
     start = time.perf_counter()
     results = lifecycle(
-        profile=args.profile, params_file="params.yaml", experiment=args.experiment, push=not args.no_push
+        profile=args.profile,
+        overrides=overrides,
+        params_file="params.yaml",
+        experiment=args.experiment,
+        push=not args.no_push,
+        force=args.force,
     )
     from causal_llm.corpus import read_json
 
@@ -121,6 +130,59 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from causal_llm.servers import MlflowServerConfig, ServerError, start_mlflow_server, start_prefect_server, stop
+
+    logs, procs = Path(".causal_llm/logs"), []
+    try:
+        if args.no_server:
+            if not os.environ.get("PREFECT_API_URL"):
+                raise ParamsError("--no-server needs PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+        else:
+            procs.append(start_prefect_server(args.host, args.port, logs / "prefect-server.log"))
+            os.environ["PREFECT_API_URL"] = f"http://{args.host}:{args.port}/api"
+        if not args.no_mlflow and not os.environ.get("MLFLOW_TRACKING_URI"):
+            cfg = MlflowServerConfig(args.host, args.mlflow_port)
+            procs.append(start_mlflow_server(cfg, logs / "mlflow-server.log"))
+            os.environ["MLFLOW_TRACKING_URI"] = cfg.url()
+        print(f"Prefect UI:  {os.environ['PREFECT_API_URL'].removesuffix('/api')}", flush=True)
+        print(f"MLflow:      {os.environ.get('MLFLOW_TRACKING_URI', 'sqlite:///mlflow/mlflow.db')}", flush=True)
+        print(f"schedules:   {'on' if args.schedules else 'off (enable in the UI or with --schedules)'}", flush=True)
+        from flows.deployments import serve_deployments
+
+        serve_deployments(schedules_active=args.schedules)
+    except ServerError as err:
+        print(f"causal-llm: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(procs)
+    return 0
+
+
+def cmd_mlflow_server(args: argparse.Namespace) -> int:
+    from causal_llm.servers import MlflowServerConfig, mlflow_server_command
+
+    cfg = MlflowServerConfig(args.host, args.port, args.backend_store_uri, args.artifacts_destination)
+    cmd = mlflow_server_command(cfg)
+    print(f"MLflow on {cfg.url()} (backend {cfg.backend().split('@')[-1]}, artifacts {cfg.artifacts()})", flush=True)
+    os.execvp(cmd[0], cmd)  # the server replaces this process: signals and exit codes are its own
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from causal_llm.compare import format_comparison, run_comparison
+    from causal_llm.tracking import resolve_tracking_uri
+
+    comparison, paths, run_id = run_comparison(
+        resolve_tracking_uri(args.tracking_uri), args.experiment, args.runs, args.output, log=not args.no_log
+    )
+    print(format_comparison(comparison, headline_only=not args.all))
+    print(f"\nwrote {args.output}/ ({len(paths)} files)" + (f"; MLflow run {run_id}" if run_id else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="causal-llm", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,7 +191,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--params", default="params.yaml", type=Path)
     run.add_argument("--experiment", default="causal-llm", help="MLflow experiment name")
     run.add_argument("--no-push", action="store_true", help="skip `dvc push` to the DVC remote")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a param after the profile, e.g. --set finetune.base_model=org/model (repeatable)",
+    )
+    run.add_argument("--force", action="store_true", help="re-run every stage even if DVC finds it up to date")
     run.set_defaults(func=cmd_run)
+    serve = sub.add_parser("serve", help="start the Prefect server and MLflow server, and serve the deployments")
+    serve.add_argument("--host", default="127.0.0.1", help="interface the servers bind to")
+    serve.add_argument("--port", type=int, default=4200, help="Prefect server port")
+    serve.add_argument("--mlflow-port", type=int, default=5000)
+    serve.add_argument("--no-server", action="store_true", help="use the Prefect API in PREFECT_API_URL")
+    serve.add_argument(
+        "--no-mlflow", action="store_true", help="no MLflow server (runs log to MLFLOW_TRACKING_URI or SQLite)"
+    )
+    serve.add_argument("--schedules", action="store_true", help="turn the weekly retrain/re-evaluate schedules on")
+    serve.set_defaults(func=cmd_serve)
+    mls = sub.add_parser("mlflow-server", help="start the MLflow tracking server (SQLite, or Postgres when configured)")
+    mls.add_argument("--host", default="127.0.0.1")
+    mls.add_argument("--port", type=int, default=5000)
+    mls.add_argument("--backend-store-uri", default=None, help="default: $MLFLOW_BACKEND_STORE_URI or mlflow/mlflow.db")
+    mls.add_argument(
+        "--artifacts-destination", default=None, help="default: $MLFLOW_ARTIFACTS_DESTINATION or mlflow/artifacts"
+    )
+    mls.set_defaults(func=cmd_mlflow_server)
+    cmp = sub.add_parser("compare", help="compare lifecycle runs from MLflow side by side, with CIs")
+    cmp.add_argument("--experiment", default="causal-llm")
+    cmp.add_argument("--runs", nargs="+", default=None, help="lifecycle run ids (default: the newest two finished)")
+    cmp.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or mlflow/mlflow.db")
+    cmp.add_argument("--output", type=Path, default=Path("reports/compare"))
+    cmp.add_argument("--all", action="store_true", help="print breakdown rows too (they are always in the CSV)")
+    cmp.add_argument("--no-log", action="store_true", help="do not log the comparison as an MLflow run")
+    cmp.set_defaults(func=cmd_compare)
     stage = sub.add_parser("stage", help="run one stage (what dvc.yaml calls)")
     stage.add_argument("name")
     stage.add_argument("--params", default="params.yaml", type=Path)
@@ -169,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_env()
     try:
         return args.func(args)
-    except (ParamsError, CorpusError, BenchmarkFormatError, KeyError) as err:
+    except (ParamsError, CorpusError, BenchmarkFormatError, KeyError, LookupError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"causal-llm: error: {message}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -63,12 +64,18 @@ class PretrainConfig:
     bf16: bool = True
     num_workers: int = 1
     cpus_per_worker: int = 2
+    # SPREAD puts workers on different nodes when a cluster has several; on one node it is PACK.
+    placement_strategy: str = "SPREAD"
     report_every: int = 50
 
     def __post_init__(self) -> None:
         _require(self.n_embd % self.n_head == 0, "pretrain.n_embd must be divisible by pretrain.n_head")
         _require(self.vocab_size >= 300, "pretrain.vocab_size must be >= 300 (256 bytes + specials + merges)")
         _require(self.num_workers >= 1 and self.cpus_per_worker >= 1, "pretrain.num_workers/cpus_per_worker >= 1")
+        _require(
+            self.placement_strategy in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"),
+            "pretrain.placement_strategy must be PACK, SPREAD, STRICT_PACK or STRICT_SPREAD (Ray placement groups)",
+        )
         _require(self.epochs >= 1 and self.batch_size >= 1, "pretrain.epochs and pretrain.batch_size >= 1")
 
 
@@ -164,6 +171,29 @@ class BenchmarksConfig:
         )
 
 
+@dataclass(frozen=True)
+class RegistryConfig:
+    """The MLflow model registry. Every stage's model becomes a version aliased ``candidate``; it moves
+    ``champion`` only when its evaluation passes both gates against the current champion."""
+
+    enabled: bool = True
+    model_prefix: str = "causal-llm"  # registered names: <prefix>-<stage>-<variant>
+    # Bias gate: |value - ideal| may grow by at most bias_tolerance (absolute; 0 = no worse at all).
+    bias_metrics: list[str] = field(default_factory=lambda: ["bias_gap", "cf_flip_rate"])
+    bias_tolerance: float = 0.0
+    # Ability gate: may get worse by at most ability_tolerance, relative (0.05 = 5%).
+    ability_metrics: list[str] = field(default_factory=lambda: ["perplexity", "cladder_gen/accuracy"])
+    ability_tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        _require(self.bias_tolerance >= 0, "registry.bias_tolerance must be >= 0")
+        _require(0 <= self.ability_tolerance < 1, "registry.ability_tolerance must be in [0, 1)")
+        _require(
+            bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.model_prefix)),
+            "registry.model_prefix must be letters, digits, '_', '.' or '-'",
+        )
+
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "pretrain": PretrainConfig,
@@ -172,8 +202,10 @@ SECTIONS: dict[str, type] = {
     "infer": InferConfig,
     "evaluate": EvaluateConfig,
     "benchmarks": BenchmarksConfig,
+    "registry": RegistryConfig,
 }
-TOP_LEVEL_KEYS = ("seed", "profile", "profiles", *SECTIONS)
+# `overrides` is applied after the profile: what `causal-llm run --set` and the Prefect form set.
+TOP_LEVEL_KEYS = ("seed", "profile", "profiles", "overrides", *SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -187,6 +219,7 @@ class Params:
     infer: InferConfig
     evaluate: EvaluateConfig
     benchmarks: BenchmarksConfig
+    registry: RegistryConfig
     source: str = "params.yaml"
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,11 +279,11 @@ def build_section(cls: type, raw: Any, where: str) -> Any:
         raise ParamsError(f"{where}: {err}") from None
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -297,8 +330,10 @@ def params_from_dict(raw: dict[str, Any], source: str, profile: str | None = Non
         )
     for name, overrides in profiles.items():  # every profile, so a typo surfaces before it is used
         _check_profile(overrides, f"{source}.profiles.{name}")
-    override = profiles.get(active) or {}
-    merged = _deep_merge({k: v for k, v in raw.items() if k != "profiles"}, override)
+    overrides = raw.get("overrides") or {}
+    _check_profile(overrides, f"{source}.overrides")
+    base = {k: v for k, v in raw.items() if k not in ("profiles", "overrides")}
+    merged = deep_merge(deep_merge(base, profiles.get(active) or {}), overrides)
     seed = merged.get("seed", 0)
     _require(_type_ok(seed, int), f"{source}.seed: expected int, got {type(seed).__name__} ({seed!r})")
     sections = {}

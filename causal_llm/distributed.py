@@ -9,6 +9,7 @@ out. ``RAY_ADDRESS`` selects an existing cluster; otherwise a local instance is 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -27,6 +28,7 @@ def _train_worker(config: dict[str, Any]) -> None:
     torch.set_num_threads(config["cpus_per_worker"])
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    nodes = _gather_node_ids(world)
     cfg = PretrainConfig(**config["cfg"])
     device = ray.train.torch.get_device()
     out = Path(tempfile.mkdtemp(prefix="pretrain-"))
@@ -51,7 +53,13 @@ def _train_worker(config: dict[str, Any]) -> None:
             report,
             device,
         )
-        summaries[variant] = {**result.summary(), "losses": result.losses, "world_size": world}
+        summaries[variant] = {
+            **result.summary(),
+            "losses": result.losses,
+            "world_size": world,
+            "n_nodes": len(set(nodes)),
+            "node_ids": nodes,
+        }
     checkpoint = None
     if rank == 0:
         (out / "summaries.json").write_text(json.dumps(summaries))
@@ -78,9 +86,12 @@ def pretrain_on_ray(
             "jobs": [{"variant": j.variant, "texts": list(j.texts)} for j in jobs],
         },
         scaling_config=ScalingConfig(
-            num_workers=cfg.num_workers, use_gpu=_use_gpu(), resources_per_worker={"CPU": cfg.cpus_per_worker}
+            num_workers=cfg.num_workers,
+            use_gpu=_use_gpu(),
+            resources_per_worker={"CPU": cfg.cpus_per_worker},
+            placement_strategy=cfg.placement_strategy,
         ),
-        run_config=RunConfig(storage_path=str(storage_path.resolve()), name="pretrain"),
+        run_config=RunConfig(storage_path=ray_storage(storage_path), name="pretrain"),
     )
     result = trainer.fit()
     if result.checkpoint is None:
@@ -93,6 +104,25 @@ def pretrain_on_ray(
                 shutil.rmtree(target)
             shutil.copytree(ckpt / job.variant, target)
         return json.loads((ckpt / "summaries.json").read_text())
+
+
+def ray_storage(default: Path) -> str:
+    """Where Ray Train persists checkpoints: ``CAUSAL_LLM_RAY_STORAGE`` or a local folder."""
+    return os.environ.get("CAUSAL_LLM_RAY_STORAGE") or str(default.resolve())
+
+
+def _gather_node_ids(world: int) -> list[str]:
+    """The Ray node of every rank (rank order), so a run records how many machines trained it."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    if world == 1:
+        return [node]
+    import torch.distributed as dist
+
+    nodes: list[str] = [""] * world
+    dist.all_gather_object(nodes, node)
+    return nodes
 
 
 def _use_gpu() -> bool:

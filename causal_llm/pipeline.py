@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from causal_llm.config import Params, ParamsError, load_params, read_yaml
+from causal_llm.config import Params, ParamsError, deep_merge, load_params, params_from_dict, read_yaml
 from causal_llm.corpus import read_json, read_jsonl, read_texts
 from causal_llm.models import SMOLLM2
 from causal_llm.stages import MODELS, REPORTS, model_variants
@@ -51,6 +51,12 @@ def check_inputs(params: Params) -> None:
             "'pretrain:baseline', an existing folder nor a Hugging Face id (org/name)."
         )
     _check_benchmarks(params)
+    from causal_llm.promotion import check_gate_metrics
+
+    try:
+        check_gate_metrics(params.registry)
+    except ValueError as err:
+        raise ParamsError(f"{params.source}.{err}") from None
     from causal_llm.cda import AUGMENTERS
     from causal_llm.infer import PROMPTS
 
@@ -103,23 +109,20 @@ def _check_benchmarks(params: Params) -> None:
             raise ParamsError(f"{where}: {path}: file not found. Fix the path or remove the entry.")
 
 
-def activate_params(params_file: str | Path, profile: str) -> Params:
-    """Validate ``params_file`` under ``profile`` and make it what DVC sees in ``params.yaml``.
+def activate_params(params_file: str | Path, profile: str, overrides: dict[str, Any] | None = None) -> Params:
+    """Validate ``params_file`` under ``profile`` and ``overrides`` and make it what DVC sees in ``params.yaml``.
 
-    Like ``dvc exp run --set-param``, the workspace's params.yaml records the active profile, so
-    DVC knows which profile produced each output. A different params.yaml is never lost: it is
-    copied to ``.causal_llm/params-history/`` first.
+    Like ``dvc exp run --set-param``, the workspace's params.yaml records the active profile and the
+    run's overrides (``{}`` when none: each run states its own), so DVC knows what produced each
+    output. A different params.yaml is never lost: it is copied to ``.causal_llm/params-history/`` first.
     """
     params_file = Path(params_file)
-    params = load_params(params_file, profile)
-    check_inputs(params)
     raw = read_yaml(params_file)
-    text = params_file.read_text()
-    if raw.get("profile") != profile:
-        if re.search(r"(?m)^profile:.*$", text):
-            text = re.sub(r"(?m)^profile:.*$", f"profile: {profile}", text, count=1)
-        else:
-            text = f"profile: {profile}\n{text}"
+    raw = {**raw, "profile": profile, "overrides": overrides or {}}
+    params = params_from_dict(raw, str(params_file))
+    check_inputs(params)
+    text = _set_top_level(params_file.read_text(), "profile", profile)
+    text = _set_top_level(text, "overrides", overrides or {})
     if PARAMS_FILE.exists() and PARAMS_FILE.read_text() != text:
         backup = Path(".causal_llm/params-history") / f"params-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
         backup.parent.mkdir(parents=True, exist_ok=True)
@@ -129,10 +132,68 @@ def activate_params(params_file: str | Path, profile: str) -> Params:
     return load_params(PARAMS_FILE)
 
 
-def dvc_repro(stage: str) -> bool:
-    """Run one stage through DVC; returns False when DVC found it up to date and skipped it."""
+def _set_top_level(text: str, key: str, value: Any) -> str:
+    """Set one top-level key in YAML text, keeping every other line (and comment) as written."""
+    line = f"{key}: {yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()}"
+    line = line.removesuffix("\n...")
+    pattern = rf"(?m)^{key}:.*(?:\n[ \t]+.*)*$"  # the key's line and any indented block under it
+    if re.search(pattern, text):
+        return re.sub(pattern, lambda _: line, text, count=1)
+    return f"{line}\n{text}"
+
+
+def run_overrides(
+    base_model: str | None = None,
+    augmenter: str | None = None,
+    prompting_strategies: list[str] | None = None,
+    benchmarks: list[str] | None = None,
+    seed: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The params overrides one run asks for (the Prefect form's fields); None leaves params.yaml's value."""
+    chosen: dict[str, Any] = {
+        "finetune": {"base_model": base_model},
+        "data": {"augmenter": augmenter},
+        "infer": {"strategies": prompting_strategies},
+        "evaluate": {"benchmarks": benchmarks},
+        "seed": seed,
+    }
+    picked = {k: v for k, v in chosen.items() if v is not None and not isinstance(v, dict)}
+    picked |= {k: kept for k, v in chosen.items() if isinstance(v, dict) and (kept := _drop_none(v))}
+    return deep_merge(extra or {}, picked)
+
+
+def _drop_none(section: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in section.items() if v is not None}
+
+
+def parse_overrides(assignments: list[str]) -> dict[str, Any]:
+    """``["finetune.base_model=x", "seed=3"]`` -> ``{"finetune": {"base_model": "x"}, "seed": 3}``.
+
+    Values are read as YAML (``3`` is an int, ``[a, b]`` a list), as ``dvc exp run -S`` reads them.
+    """
+    out: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set finetune.base_model=org/model")
+        *path, leaf = key.strip().split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ParamsError(f"--set {assignment!r}: '{part}' is set both as a value and as a section")
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def dvc_repro(stage: str, force: bool = False) -> bool:
+    """Run one stage through DVC; returns False when DVC found it up to date and skipped it.
+
+    ``force`` re-runs it even so (a scheduled re-evaluation of unchanged models, say).
+    """
     proc = subprocess.Popen(
-        ["dvc", "repro", "--single-item", stage],
+        ["dvc", "repro", "--single-item", *(["--force"] if force else []), stage],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -149,7 +210,10 @@ def dvc_repro(stage: str) -> bool:
 
 
 def dvc_push() -> str:
-    out = subprocess.run(["dvc", "push"], capture_output=True, text=True, env=dvc_env())
+    """Push data and models to the default DVC remote, or to ``CAUSAL_LLM_DVC_REMOTE`` (e.g. an S3 one)."""
+    remote = os.environ.get("CAUSAL_LLM_DVC_REMOTE")
+    cmd = ["dvc", "push", *(["--remote", remote] if remote else [])]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=dvc_env())
     if out.returncode != 0:
         raise RuntimeError(f"dvc push failed: {out.stderr or out.stdout}")
     return out.stdout.strip()
@@ -230,7 +294,8 @@ def log_stage(
         for name in names:
             rows = [r for r in results["rows"] if r["variant"] == name]
             run = _child(tracker, parent_id, f"evaluate/{name}", tags)
-            tracker.log_params(run, {**section, "scorer": results["scorers"].get(name, {})})
+            per_benchmark = {b["benchmark"]: b["scorer"] for b in results["benchmarks"] if b["variant"] == name}
+            tracker.log_params(run, {**section, "scorer": {**results["scorers"].get(name, {}), **per_benchmark}})
             metrics = {}
             for r in rows:
                 metrics |= {
@@ -248,3 +313,23 @@ def log_stage(
         for row in read_json(REPORTS / "lifecycle" / "results.json"):
             tracker.log_metrics(parent_id, {f"{row['variant']}/{row['metric']}": row["value"]})
     return runs
+
+
+def register_models(tracker: Any, parent_id: str, params: Params, tags: dict[str, str]) -> list:
+    """Register the lifecycle's stage models in the MLflow registry and apply the promotion gates;
+    the decisions go to ``reports/registry/`` and to the parent run as artifacts."""
+    from causal_llm.corpus import write_json
+    from causal_llm.promotion import format_decisions, register_and_promote
+
+    if not params.registry.enabled:
+        return []
+    children = tracker.find_runs(f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=1000)
+    rows = read_json(REPORTS / "evaluate" / "results.json")["rows"]
+    tags = {**tags, "lifecycle_run": parent_id, "profile": params.profile, "git.commit": git_commit()}
+    decisions = register_and_promote(tracker, params.registry, params.profile, children, rows, MODELS, tags)
+    out = REPORTS / "registry"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "promotion.json", [d.to_dict() for d in decisions])
+    (out / "promotion.txt").write_text(format_decisions(decisions) + "\n")
+    tracker.log_artifacts(parent_id, out, "registry")
+    return decisions

@@ -38,10 +38,19 @@ def default_tracking_uri(root: str | Path = ".") -> str:
     return f"sqlite:///{(Path(root) / 'mlflow' / 'mlflow.db').resolve()}"
 
 
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """An explicit URI, else ``MLFLOW_TRACKING_URI`` (a server), else the SQLite store under ``mlflow/``."""
+    import os
+
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
 class MlflowTracker:
     """MLflow through ``MlflowClient``; SQLite under ``mlflow/`` unless a URI is given."""
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str, experiment: str, artifact_root: str | None = None, create: bool = True
+    ) -> None:
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
 
@@ -52,6 +61,11 @@ class MlflowTracker:
             database = Path(tracking_uri.removeprefix("sqlite:///"))
             artifact_root = (database.parent / "artifacts").resolve().as_uri()
         found = self.client.get_experiment_by_name(experiment)
+        if found is None and not create:
+            known = sorted(e.name for e in self.client.search_experiments())
+            raise LookupError(
+                f"MLflow experiment '{experiment}' not found at {tracking_uri}; known: {', '.join(known) or 'none'}"
+            )
         self.experiment_id = (
             found.experiment_id if found else self.client.create_experiment(experiment, artifact_location=artifact_root)
         )
@@ -94,3 +108,72 @@ class MlflowTracker:
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
+
+    # --- reading runs back (compare) -------------------------------------------------------------
+
+    def find_runs(self, filter_string: str = "", max_results: int = 100) -> list[dict[str, Any]]:
+        """Runs of this experiment, newest first, as plain dicts (see ``_record``)."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string, order_by=["attributes.start_time DESC"], max_results=max_results
+        )
+        return [_record(r) for r in runs]
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return _record(self.client.get_run(run_id))
+
+    def read_json_artifact(self, run_id: str, path: str) -> Any | None:
+        """A JSON artifact of a run, or None when the run has none at ``path``."""
+        import json
+        import tempfile
+
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = self.client.download_artifacts(run_id, path, tmp)
+            except (MlflowException, OSError):
+                return None
+            return json.loads(Path(local).read_text())
+
+    # --- model registry --------------------------------------------------------------------------
+
+    def register_model(self, name: str, run_id: str, artifact_path: str, tags: Mapping[str, str]) -> str:
+        """A new version of registered model ``name`` from a run's artifact folder; returns the version."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name)
+        source = f"runs:/{run_id}/{artifact_path}"
+        version = self.client.create_model_version(name, source, run_id, tags={k: str(v) for k, v in tags.items()})
+        return str(version.version)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def set_version_tags(self, name: str, version: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value))
+
+    def model_version(self, name: str, alias: str) -> dict[str, Any] | None:
+        """The version an alias points at (version, run_id, tags), or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+        return {"version": str(found.version), "run_id": found.run_id, "tags": dict(found.tags)}
+
+
+def _record(run: Any) -> dict[str, Any]:
+    return {
+        "run_id": run.info.run_id,
+        "run_name": run.info.run_name,
+        "status": run.info.status,
+        "start_time": run.info.start_time,
+        "tags": dict(run.data.tags),
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+    }

@@ -1,4 +1,6 @@
-"""Task: validate params and make the requested profile the one DVC sees."""
+"""Task: validate params and make the requested profile and overrides the ones DVC sees."""
+
+from typing import Any
 
 from prefect import task
 
@@ -6,5 +8,5 @@ from causal_llm.pipeline import activate_params
 
 
 @task(name="activate-params")
-def prepare_params(params_file: str, profile: str) -> dict:
-    return activate_params(params_file, profile).to_dict()
+def prepare_params(params_file: str, profile: str, overrides: dict[str, Any] | None = None) -> dict:
+    return activate_params(params_file, profile, overrides).to_dict()

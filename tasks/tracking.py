@@ -9,13 +9,20 @@ from causal_llm.tracking import MlflowTracker, flatten
 
 
 @task(name="start-parent-run")
-def start_parent_run(tracking_uri: str, experiment: str, profile: str) -> str:
+def start_parent_run(tracking_uri: str, experiment: str, name: str, run_type: str = "lifecycle") -> str:
+    """The run a lifecycle (or a stage started on its own) logs under; ``run_type`` lets compare find it."""
+    params = load_params("params.yaml")
     tracker = MlflowTracker(tracking_uri, experiment)
     run = tracker.start_run(
-        f"lifecycle-{profile}",
-        tags={"prefect.flow_run_id": str(flow_run.id), "git.commit": git_commit(), "profile": profile},
+        name,
+        tags={
+            "prefect.flow_run_id": str(flow_run.id),
+            "git.commit": git_commit(),
+            "profile": params.profile,
+            "causal_llm.run_type": run_type,
+        },
     )
-    tracker.log_params(run, flatten(load_params("params.yaml").to_dict()))
+    tracker.log_params(run, flatten(params.to_dict()))
     return run
 
 
@@ -29,3 +36,12 @@ def log_stage_runs(tracking_uri: str, experiment: str, parent_run_id: str, stage
 @task(name="end-parent-run")
 def end_parent_run(tracking_uri: str, experiment: str, parent_run_id: str, status: str) -> None:
     MlflowTracker(tracking_uri, experiment).end_run(parent_run_id, status)
+
+
+@task(name="previous-lifecycle-run")
+def previous_lifecycle_run(tracking_uri: str, experiment: str) -> str | None:
+    """The newest finished lifecycle run of the experiment, to compare the new run with."""
+    found = MlflowTracker(tracking_uri, experiment).find_runs(
+        "tags.`causal_llm.run_type` = 'lifecycle' and attributes.status = 'FINISHED'", max_results=1
+    )
+    return found[0]["run_id"] if found else None

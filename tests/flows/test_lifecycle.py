@@ -9,35 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout
-
-
-def _copy_project(dest: Path) -> None:
-    """The project's tracked and untracked-but-not-ignored files, as a fresh clone would have them."""
-    files = _git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
-    for name in files:
-        src = ROOT / name
-        if src.is_file() and not name.startswith(("dvc.lock", "data/testbed")):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+from tests.workspace import fresh_clone
 
 
 def _cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -54,11 +32,7 @@ def _cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
 def lifecycle_run(tmp_path_factory: pytest.TempPathFactory):
     from prefect.testing.utilities import prefect_test_harness
 
-    repo = tmp_path_factory.mktemp("repo")
-    _copy_project(repo)
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "fresh clone")
+    repo = fresh_clone(tmp_path_factory.mktemp("repo"))
     old_cwd = Path.cwd()
     os.chdir(repo)
     env_before = dict(os.environ)

@@ -1,0 +1,100 @@
+"""The registry's gates (known answers) and candidate/champion aliases on a real MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from causal_llm.config import RegistryConfig
+from causal_llm.promotion import check_gate_metrics, check_gates, format_decisions, register_and_promote
+from causal_llm.tracking import MlflowTracker
+
+CFG = RegistryConfig(
+    bias_metrics=["bias_gap", "cf_flip_rate"],
+    bias_tolerance=0.0,
+    ability_metrics=["perplexity", "cladder_gen/accuracy"],
+    ability_tolerance=0.05,
+)
+CHAMPION = {"bias_gap": -0.30, "cf_flip_rate": 0.10, "perplexity": 10.0, "cladder_gen/accuracy": 0.60}
+
+
+def test_no_worse_bias_and_ability_within_tolerance_passes():
+    candidate = {"bias_gap": 0.30, "cf_flip_rate": 0.05, "perplexity": 10.49, "cladder_gen/accuracy": 0.571}
+    passed, checks = check_gates(candidate, CHAMPION, CFG)
+    assert passed, checks
+    by_metric = {c.metric: c for c in checks}
+    assert by_metric["bias_gap"].limit == pytest.approx(0.30)  # |-0.30 - 0|: the sign of the gap does not matter
+    assert by_metric["perplexity"].limit == pytest.approx(10.5)  # lower is better: +5%
+    assert by_metric["cladder_gen/accuracy"].limit == pytest.approx(0.57)  # higher is better: -5%
+
+
+@pytest.mark.parametrize(
+    ("metric", "value"),
+    [("bias_gap", 0.31), ("cf_flip_rate", 0.11), ("perplexity", 10.51), ("cladder_gen/accuracy", 0.569)],
+)
+def test_each_gate_fails_just_past_its_limit(metric, value):
+    passed, checks = check_gates({**CHAMPION, metric: value}, CHAMPION, CFG)
+    assert not passed
+    assert [c.metric for c in checks if not c.passed] == [metric]
+
+
+def test_bias_tolerance_and_stereotype_share_ideal():
+    cfg = RegistryConfig(bias_metrics=["stereotype_share"], bias_tolerance=0.02, ability_metrics=[])
+    assert check_gates({"stereotype_share": 0.41}, {"stereotype_share": 0.57}, cfg)[0]  # 0.09 <= 0.07 + 0.02
+    assert not check_gates({"stereotype_share": 0.40}, {"stereotype_share": 0.57}, cfg)[0]
+
+
+def test_missing_metrics():
+    passed, checks = check_gates({"bias_gap": 0.1}, {"bias_gap": 0.2, "perplexity": 5.0}, CFG)
+    assert not passed  # the champion was scored on perplexity, the candidate was not
+    assert {c.metric for c in checks} == {"bias_gap", "perplexity"}  # neither has the others: skipped
+    assert check_gates({"bias_gap": 0.1, "perplexity": 4.0}, {"bias_gap": 0.2}, CFG)[0]
+
+
+def test_bias_metric_without_an_ideal_is_rejected():
+    with pytest.raises(ValueError, match="registry.bias_metrics: 'perplexity'"):
+        check_gate_metrics(RegistryConfig(bias_metrics=["perplexity"]))
+
+
+def _stage_run(tracker: MlflowTracker, models: Path, variant: str, weights: bytes) -> dict:
+    (models / variant).mkdir(parents=True, exist_ok=True)
+    (models / variant / "model.safetensors").write_bytes(weights)
+    run = tracker.start_run(variant, tags={"stage": variant.split("/")[0], "variant": variant})
+    tracker.log_artifacts(run, models / variant, "model")
+    return tracker.get_run(run)
+
+
+def _rows(variant: str, **metrics: float) -> list[dict]:
+    return [{"variant": variant, "metric": k.replace("__", "/"), "value": v} for k, v in metrics.items()]
+
+
+def test_candidate_and_champion_aliases(tmp_path):
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "reg")
+    models, variant, name = tmp_path / "models", "finetune/cf_sft", "causal-llm-smoke-finetune-cf_sft"
+
+    def promote(weights: bytes, **metrics: float):
+        run = _stage_run(tracker, models, variant, weights)
+        (decision,) = register_and_promote(tracker, CFG, "smoke", [run], _rows(variant, **metrics), models, {})
+        return decision
+
+    first = promote(b"v1", bias_gap=0.4, perplexity=10.0)
+    assert (first.version, first.promoted) == ("1", True) and "first version" in first.reason
+    worse = promote(b"v2", bias_gap=0.5, perplexity=9.0)  # better ability, more bias: not promoted
+    assert (worse.version, worse.promoted) == ("2", False) and "bias_gap" in worse.reason
+    assert tracker.model_version(name, "candidate")["version"] == "2"
+    assert tracker.model_version(name, "champion")["version"] == "1"
+    better = promote(b"v3", bias_gap=-0.1, perplexity=10.3)  # less bias, 3% worse perplexity: promoted
+    assert (better.version, better.promoted, better.champion_before) == ("3", True, "1")
+    assert tracker.model_version(name, "champion")["version"] == "3"
+    assert tracker.model_version(name, "champion")["tags"]["metric.bias_gap"] == "-0.1"
+    same = promote(b"v3", bias_gap=-0.1, perplexity=10.3)  # identical weights: no new version
+    assert same.version == "3" and "unchanged" in same.reason
+    text = format_decisions([first, worse, better, same])
+    assert "FAIL bias" in text and name in text
+
+
+def test_non_model_stages_are_not_registered(tmp_path):
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "reg")
+    run = tracker.get_run(tracker.start_run("infer", tags={"stage": "infer", "variant": "infer"}))
+    assert register_and_promote(tracker, CFG, "smoke", [run], [], tmp_path, {}) == []
