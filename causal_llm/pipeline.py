@@ -312,6 +312,8 @@ def log_stage(
         tracker.log_artifacts(parent_id, REPORTS / "lifecycle", "results")
         for row in read_json(REPORTS / "lifecycle" / "results.json"):
             tracker.log_metrics(parent_id, {f"{row['variant']}/{row['metric']}": row["value"]})
+    for run in runs:  # a child run is complete once logged; the parent ends with the lifecycle
+        tracker.end_run(run)
     return runs
 
 

@@ -34,6 +34,11 @@ def flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def metric_key(metric: str) -> str:
+    """The MLflow key a metric is logged under: ``/`` becomes ``.``, other characters MLflow refuses ``_``."""
+    return re.sub(r"[^\w.\- ]", "_", metric.replace("/", "."))
+
+
 def default_tracking_uri(root: str | Path = ".") -> str:
     return f"sqlite:///{(Path(root) / 'mlflow' / 'mlflow.db').resolve()}"
 
@@ -84,7 +89,7 @@ class MlflowTracker:
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         items = [
-            self._Metric(re.sub(r"[^\w.\- ]", "_", k.replace("/", ".")), float(v), 0, step)
+            self._Metric(metric_key(k), float(v), 0, step)
             for k, v in metrics.items()
             if isinstance(v, int | float) and math.isfinite(v)
         ]

@@ -135,8 +135,9 @@ def test_mlflow_has_parent_and_child_runs_with_lineage_tags(lifecycle_run):
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("causal-llm")
     runs = client.search_runs([experiment.experiment_id], max_results=500)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    parents = [r for r in runs if r.data.tags.get("causal_llm.run_type") == "lifecycle"]
     assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    assert all(r.info.status == "FINISHED" for r in runs)  # child runs end once logged
     first = min(parents, key=lambda r: r.info.start_time)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == first.info.run_id]
     names = {c.info.run_name for c in children}
@@ -159,6 +160,31 @@ def test_mlflow_has_parent_and_child_runs_with_lineage_tags(lifecycle_run):
     second = max(parents, key=lambda r: r.info.start_time)
     skipped = [r.data.tags["dvc.skipped"] for r in runs if r.data.tags.get("mlflow.parentRunId") == second.info.run_id]
     assert skipped and set(skipped) == {"true"}
+
+
+def test_bad_override_fails_before_compute(lifecycle_run):
+    repo = lifecycle_run["repo"]
+    kept = (repo / "params.yaml").read_bytes()
+    out = _cli(repo, "run", "--profile", "smoke", "--set", "pretrain.epoch=1")
+    assert out.returncode == 2 and "overrides.pretrain.epoch: unknown key. Did you mean 'epochs'?" in out.stderr
+    assert (repo / "params.yaml").read_bytes() == kept
+
+
+def test_models_are_registered_and_the_second_run_is_compared_with_the_first(lifecycle_run):
+    from mlflow.tracking import MlflowClient
+
+    repo = lifecycle_run["repo"]
+    decisions = json.loads((repo / "reports/registry/promotion.json").read_text())
+    assert {d["variant"] for d in decisions} == {
+        "pretrain/baseline", "pretrain/cda", "finetune/sft", "finetune/cf_sft", "align/dpo_cf",
+    }  # fmt: skip
+    assert all(d["version"] == "1" and "unchanged" in d["reason"] for d in decisions)  # the second run
+    uri = f"sqlite:///{repo / 'mlflow/mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champion = client.get_model_version_by_alias("causal-llm-smoke-pretrain-cda", "champion")
+    assert champion.tags["variant"] == "pretrain/cda" and float(champion.tags["metric.bias_gap"]) < 0.2
+    comparison = (repo / "reports/compare/comparison.txt").read_text()
+    assert "pretrain/cda" in comparison and "WARNING" not in comparison  # same scorers, same data
 
 
 def test_dvc_is_up_to_date_and_data_was_pushed(lifecycle_run):
@@ -191,6 +217,7 @@ def test_same_params_and_seed_give_the_same_metrics(lifecycle_run):
             "benchmarks[1]: 'cladder_gen' has the same name",
         ),
         ({"benchmarks": {"corr2cause_variables": [6]}}, "benchmarks.corr2cause_variables must list sizes"),
+        ({"registry": {"bias_metrics": ["perplexity"]}}, "registry.bias_metrics: 'perplexity' has no known unbiased"),
     ],
 )
 def test_bad_input_fails_before_compute_and_keeps_results(lifecycle_run, params_edit, expected):
