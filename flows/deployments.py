@@ -21,8 +21,11 @@ REEVALUATE_CRON = "0 6 * * 1"
 TAGS = ["causal-llm"]
 
 
-def _entrypoint(flow: Flow, attribute: str) -> str:
-    """Stage flows are built by a factory, so Prefect cannot derive their entrypoint from the function."""
+def _entrypoint(flow: Flow) -> str:
+    """``flows/<name>.py:<name>_flow`` relative to the repository, where ``serve`` runs: Prefect would
+    derive it from the installed package's path (another checkout, with an editable install elsewhere)
+    and cannot derive it at all for the stage flows the factory builds."""
+    attribute = "lifecycle" if flow.name == "lifecycle" else f"{flow.name}_flow"
     return f"flows/{flow.name}.py:{attribute}"
 
 
@@ -47,10 +50,11 @@ def build_deployments(
             tags=[*TAGS, "stage"],
             schedules=reevaluate if stage_flow.name == "evaluate" else None,
         )
-        deployment.entrypoint = _entrypoint(stage_flow, f"{stage_flow.name}_flow")
         deployments.append(deployment)
     for extra in (register_flow, compare_flow):
         deployments.append(extra.to_deployment(name=extra.name, description=extra.description, tags=TAGS))
+    for deployment, flow in zip(deployments, (lifecycle, *STAGE_FLOWS, register_flow, compare_flow), strict=True):
+        deployment.entrypoint = _entrypoint(flow)
     return deployments
 
 

@@ -26,6 +26,7 @@ def test_every_flow_is_deployed_with_a_loadable_entrypoint():
         "register", "compare",
     }  # fmt: skip
     for name, deployment in deployments.items():
+        assert deployment.entrypoint.startswith("flows/")  # relative to the repository `serve` runs in
         assert load_flow_from_entrypoint(deployment.entrypoint).name == name
 
 
