@@ -132,9 +132,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+
     from causal_llm.servers import MlflowServerConfig, ServerError, start_mlflow_server, start_prefect_server, stop
 
     logs, procs = Path(".causal_llm/logs"), []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `finally` stops the servers (Prefect's runner does so too)
     try:
         if args.no_server:
             if not os.environ.get("PREFECT_API_URL"):
