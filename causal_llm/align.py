@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from causal_llm.config import AlignConfig
 from causal_llm.finetune import chain_of, lora_config
@@ -61,6 +62,7 @@ def train_dpo(
             disable_tqdm=True,
             use_cpu=policy.device.type == "cpu",
         )
+        torch.manual_seed(seed)  # DPOTrainer draws the LoRA init before the Trainer seeds itself
         trainer = DPOTrainer(
             model=policy,
             args=args,

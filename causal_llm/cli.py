@@ -137,7 +137,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from causal_llm.servers import MlflowServerConfig, ServerError, start_mlflow_server, start_prefect_server, stop
 
     logs, procs = Path(".causal_llm/logs"), []
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `finally` stops the servers (Prefect's runner does so too)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # `finally` stops the servers (Prefect's runner exits so too)
+        signal.signal(sig, lambda *_: sys.exit(0))
     try:
         if args.no_server:
             if not os.environ.get("PREFECT_API_URL"):
@@ -179,9 +180,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from causal_llm.compare import format_comparison, run_comparison
     from causal_llm.tracking import resolve_tracking_uri
 
-    comparison, paths, run_id = run_comparison(
-        resolve_tracking_uri(args.tracking_uri), args.experiment, args.runs, args.output, log=not args.no_log
-    )
+    try:
+        comparison, paths, run_id = run_comparison(
+            resolve_tracking_uri(args.tracking_uri), args.experiment, args.runs, args.output, log=not args.no_log
+        )
+    except ValueError as err:  # too few runs, a child run's id, an id given twice: the message says what to pass
+        print(f"causal-llm: error: {err}", file=sys.stderr)
+        return 2
     print(format_comparison(comparison, headline_only=not args.all))
     print(f"\nwrote {args.output}/ ({len(paths)} files)" + (f"; MLflow run {run_id}" if run_id else ""))
     return 0

@@ -177,7 +177,7 @@ class RegistryConfig:
     ``champion`` only when its evaluation passes both gates against the current champion."""
 
     enabled: bool = True
-    model_prefix: str = "causal-llm"  # registered names: <prefix>-<stage>-<variant>
+    model_prefix: str = "causal-llm"  # registered names: <prefix>-<profile>-<stage>-<variant>
     # Bias gate: |value - ideal| may grow by at most bias_tolerance (absolute; 0 = no worse at all).
     bias_metrics: list[str] = field(default_factory=lambda: ["bias_gap", "cf_flip_rate"])
     bias_tolerance: float = 0.0
@@ -206,6 +206,8 @@ SECTIONS: dict[str, type] = {
 }
 # `overrides` is applied after the profile: what `causal-llm run --set` and the Prefect form set.
 TOP_LEVEL_KEYS = ("seed", "profile", "profiles", "overrides", *SECTIONS)
+# Every key of `overrides` always present, so each DVC stage tracks only its own (`overrides.pretrain`).
+OVERRIDES_SKELETON: dict[str, Any] = {"seed": None, **{name: {} for name in SECTIONS if name != "registry"}}
 
 
 @dataclass(frozen=True)
@@ -330,7 +332,8 @@ def params_from_dict(raw: dict[str, Any], source: str, profile: str | None = Non
         )
     for name, overrides in profiles.items():  # every profile, so a typo surfaces before it is used
         _check_profile(overrides, f"{source}.profiles.{name}")
-    overrides = raw.get("overrides") or {}
+    # Empty sections and `seed: null` are the skeleton DVC tracks key by key: they override nothing.
+    overrides = {k: v for k, v in (raw.get("overrides") or {}).items() if v not in (None, {})}
     _check_profile(overrides, f"{source}.overrides")
     base = {k: v for k, v in raw.items() if k not in ("profiles", "overrides")}
     merged = deep_merge(deep_merge(base, profiles.get(active) or {}), overrides)

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ def pretrain_on_ray(
 
     if not ray.is_initialized():
         ray.init(include_dashboard=False)
+    storage, run_name = ray_storage(storage_path), f"pretrain-{uuid.uuid4().hex[:12]}"
     trainer = TorchTrainer(
         _train_worker,
         train_loop_config={
@@ -91,7 +93,8 @@ def pretrain_on_ray(
             resources_per_worker={"CPU": cfg.cpus_per_worker},
             placement_strategy=cfg.placement_strategy,
         ),
-        run_config=RunConfig(storage_path=ray_storage(storage_path), name="pretrain"),
+        # A name of its own: Ray Train resumes from a snapshot it finds under the same name in shared storage.
+        run_config=RunConfig(storage_path=storage, name=run_name),
     )
     result = trainer.fit()
     if result.checkpoint is None:
@@ -103,7 +106,10 @@ def pretrain_on_ray(
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(ckpt / job.variant, target)
-        return json.loads((ckpt / "summaries.json").read_text())
+        summaries = json.loads((ckpt / "summaries.json").read_text())
+    if "://" not in storage:  # the copy above is what the stage keeps; remote storage is left to its lifecycle rules
+        shutil.rmtree(Path(storage) / run_name, ignore_errors=True)
+    return summaries
 
 
 def ray_storage(default: Path) -> str:

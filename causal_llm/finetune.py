@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from peft import LoraConfig, get_peft_model
 
 from causal_llm.config import FinetuneConfig
@@ -51,7 +52,9 @@ def finetune_lora(
     report: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     tokenizer = load_tokenizer(base_ref)
-    model = get_peft_model(load_model(base_ref), lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout))
+    base = load_model(base_ref)
+    torch.manual_seed(seed)  # LoRA's A matrices are drawn from the global RNG: seed them, not whatever ran before
+    model = get_peft_model(base, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout))
     max_length = min(cfg.max_length, max_positions(model))  # never past the model's context window
     batches = sft_batches(examples, tokenizer, cfg.batch_size, max_length, seed)
     steps = -(-len(examples) // cfg.batch_size)

@@ -5,6 +5,7 @@ No Prefect here: the flows call these through thin tasks, and tests call them di
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import re
@@ -17,7 +18,15 @@ from typing import Any
 
 import yaml
 
-from causal_llm.config import Params, ParamsError, deep_merge, load_params, params_from_dict, read_yaml
+from causal_llm.config import (
+    OVERRIDES_SKELETON,
+    Params,
+    ParamsError,
+    deep_merge,
+    load_params,
+    params_from_dict,
+    read_yaml,
+)
 from causal_llm.corpus import read_json, read_jsonl, read_texts
 from causal_llm.models import SMOLLM2
 from causal_llm.stages import MODELS, REPORTS, model_variants
@@ -113,16 +122,32 @@ def activate_params(params_file: str | Path, profile: str, overrides: dict[str, 
     """Validate ``params_file`` under ``profile`` and ``overrides`` and make it what DVC sees in ``params.yaml``.
 
     Like ``dvc exp run --set-param``, the workspace's params.yaml records the active profile and the
-    run's overrides (``{}`` when none: each run states its own), so DVC knows what produced each
-    output. A different params.yaml is never lost: it is copied to ``.causal_llm/params-history/`` first.
+    run's overrides (none when none are given: each run states its own), so DVC knows what produced
+    each output. A different params.yaml is never lost: it is copied to ``.causal_llm/params-history/``
+    first, and a rewrite that would not read back as intended is refused.
     """
     params_file = Path(params_file)
     raw = read_yaml(params_file)
-    raw = {**raw, "profile": profile, "overrides": overrides or {}}
+    unknown = set(overrides or {}) - set(OVERRIDES_SKELETON)
+    if unknown:
+        raise ParamsError(
+            f"overrides: unknown section(s) {', '.join(sorted(unknown))}; valid: {', '.join(OVERRIDES_SKELETON)}"
+        )
+    recorded = deep_merge(copy.deepcopy(OVERRIDES_SKELETON), overrides or {})
+    raw = {**raw, "profile": profile, "overrides": recorded}
     params = params_from_dict(raw, str(params_file))
     check_inputs(params)
     text = _set_top_level(params_file.read_text(), "profile", profile)
-    text = _set_top_level(text, "overrides", overrides or {})
+    text = _set_top_level(text, "overrides", recorded)
+    try:
+        reads_back = yaml.safe_load(text) == raw
+    except yaml.YAMLError:
+        reads_back = False
+    if not reads_back:  # e.g. a hand-formatted block the line-based rewrite cannot replace
+        raise ParamsError(
+            f"{params_file}: could not rewrite the top-level 'profile'/'overrides' keys in place; write them "
+            "on one line each (e.g. `overrides: {}`) and run again."
+        )
     if PARAMS_FILE.exists() and PARAMS_FILE.read_text() != text:
         backup = Path(".causal_llm/params-history") / f"params-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
         backup.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +159,7 @@ def activate_params(params_file: str | Path, profile: str, overrides: dict[str, 
 
 def _set_top_level(text: str, key: str, value: Any) -> str:
     """Set one top-level key in YAML text, keeping every other line (and comment) as written."""
-    line = f"{key}: {yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()}"
+    line = f"{key}: {yaml.safe_dump(value, default_flow_style=True, width=10**6, sort_keys=False).strip()}"
     line = line.removesuffix("\n...")
     pattern = rf"(?m)^{key}:.*(?:\n[ \t]+.*)*$"  # the key's line and any indented block under it
     if re.search(pattern, text):
@@ -328,7 +353,9 @@ def register_models(tracker: Any, parent_id: str, params: Params, tags: dict[str
     children = tracker.find_runs(f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=1000)
     rows = read_json(REPORTS / "evaluate" / "results.json")["rows"]
     tags = {**tags, "lifecycle_run": parent_id, "profile": params.profile, "git.commit": git_commit()}
-    decisions = register_and_promote(tracker, params.registry, params.profile, children, rows, MODELS, tags)
+    base = params.finetune.base_model
+    lineage = {"pretrain": "trained from scratch", "finetune": f"fine-tuned from {base}", "align": f"SFT from {base}"}
+    decisions = register_and_promote(tracker, params.registry, params.profile, children, rows, MODELS, tags, lineage)
     out = REPORTS / "registry"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "promotion.json", [d.to_dict() for d in decisions])

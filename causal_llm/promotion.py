@@ -85,9 +85,9 @@ def _ability_check(metric: str, cand: float | None, champ: float | None, toleran
     if cand is None or champ is None:
         return _missing(metric, "ability", cand, champ)
     if metric.rsplit("/", 1)[-1] in LOWER_IS_BETTER:
-        limit = champ * (1 + tolerance)
+        limit = champ + abs(champ) * tolerance
         return GateCheck(metric, "ability", cand, champ, limit, cand <= limit + _EPS, f"<= {limit:.4g}")
-    limit = champ * (1 - tolerance)
+    limit = champ - abs(champ) * tolerance
     return GateCheck(metric, "ability", cand, champ, limit, cand >= limit - _EPS, f">= {limit:.4g}")
 
 
@@ -129,12 +129,16 @@ def register_and_promote(
     eval_rows: Sequence[Mapping[str, Any]],
     models_dir: Path,
     tags: Mapping[str, str],
+    lineage: Mapping[str, str] | None = None,
 ) -> list[Decision]:
     """Register each stage run's ``model`` artifact, alias it ``candidate``, and move ``champion`` when
     the gates pass. ``stage_runs`` are the lifecycle's child runs (tags ``stage`` and ``variant``).
+    ``lineage`` (per stage: what its models start from) keeps a model fine-tuned from one base from
+    being judged against a champion fine-tuned from another.
 
     A model identical to the current candidate (same content hash) is not registered again.
     """
+    lineage = lineage or {}
     decisions = []
     gate_names = [*cfg.bias_metrics, *cfg.ability_metrics]
     for run in stage_runs:
@@ -159,19 +163,28 @@ def register_and_promote(
             "variant": variant,
             "source_run": run["run_id"],
             "model.sha256": sha,
+            "lineage": lineage.get(run["tags"]["stage"], ""),
             **{f"metric.{k}": f"{v:.10g}" for k, v in metrics.items()},
         }
         version = tracker.register_model(name, run["run_id"], "model", version_tags)
         tracker.set_alias(name, "candidate", version)
         if champion is None:
             passed, checks, reason = True, [], "first version: no champion to compare against"
+        elif champion["tags"].get("lineage", "") != version_tags.get("lineage", ""):
+            passed, checks = False, []
+            reason = f"not comparable: champion comes from {champion['tags'].get('lineage') or 'another lineage'}"
         else:
             champ_metrics = {
                 k.removeprefix("metric."): float(v) for k, v in champion["tags"].items() if k.startswith("metric.")
             }
             passed, checks = check_gates(metrics, champ_metrics, cfg)
-            failed = [c.metric for c in checks if not c.passed]
-            reason = "passed both gates" if passed else f"failed: {', '.join(failed)}"
+            compared = any(c.candidate is not None and c.champion is not None for c in checks)
+            if not passed:
+                reason = f"failed: {', '.join(c.metric for c in checks if not c.passed)}"
+            elif not compared:  # nothing shows the candidate is no worse
+                passed, reason = False, "no gate metric measured for both candidate and champion"
+            else:
+                reason = "passed both gates"
         if passed:
             tracker.set_alias(name, "champion", version)
         tracker.set_version_tags(name, version, {"gate.passed": str(passed).lower(), "gate.reason": reason})

@@ -6,8 +6,10 @@ No Prefect or MLflow import here: they are started through their own command-lin
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -64,16 +66,20 @@ def is_healthy(url: str) -> bool:
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
-            raise ServerError(f"{what} exited with code {proc.returncode} (log: {log}):\n{tail}")
-        if is_healthy(url):
-            return
-        time.sleep(0.5)
-    proc.terminate()
-    raise ServerError(f"{what} did not answer {url} within {timeout:.0f} s (log: {log})")
+    """Wait for ``url``; on failure, timeout or an interrupt (Ctrl-C, SIGTERM) the server is stopped."""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
+                raise ServerError(f"{what} exited with code {proc.returncode} (log: {log}):\n{tail}")
+            if is_healthy(url):
+                return
+            time.sleep(0.5)
+        raise ServerError(f"{what} did not answer {url} within {timeout:.0f} s (log: {log})")
+    except BaseException:
+        stop([proc])
+        raise
 
 
 def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -127,11 +133,17 @@ def start_prefect_server(host: str, port: int, log: Path, timeout: float = 180) 
 
 
 def stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
+    """Stop each server and everything it started: each runs in its own process group (session)."""
     for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
+        _signal_group(proc, signal.SIGTERM)
     for proc in procs:
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)  # the server's own workers (uvicorn) too

@@ -167,8 +167,10 @@ class MlflowTracker:
 
         try:
             found = self.client.get_model_version_by_alias(name, alias)
-        except MlflowException:
-            return None
+        except MlflowException as err:  # only "no such model/alias" means None; a server error must not
+            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # look like "no champion"
+                return None
+            raise
         return {"version": str(found.version), "run_id": found.run_id, "tags": dict(found.tags)}
 
 

@@ -26,11 +26,16 @@ def make_stage_flow(stage: str, description: str) -> Flow:
         """
         uri = resolve_tracking_uri(tracking_uri)
         ran = repro_stage(stage, force)
-        own_run = parent_run_id is None
-        parent = start_parent_run(uri, experiment, stage, run_type="stage") if own_run else parent_run_id
-        log_stage_runs(uri, experiment, parent, stage, ran)
-        if own_run:
-            end_parent_run(uri, experiment, parent, "FINISHED")
+        if parent_run_id:
+            log_stage_runs(uri, experiment, parent_run_id, stage, ran)
+            return ran
+        parent = start_parent_run(uri, experiment, stage, run_type="stage")
+        try:
+            log_stage_runs(uri, experiment, parent, stage, ran)
+        except BaseException:
+            end_parent_run(uri, experiment, parent, "FAILED")
+            raise
+        end_parent_run(uri, experiment, parent, "FINISHED")
         return ran
 
     return stage_flow

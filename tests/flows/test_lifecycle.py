@@ -195,6 +195,24 @@ def test_dvc_is_up_to_date_and_data_was_pushed(lifecycle_run):
     assert any((repo / ".dvcstore").rglob("*")), "dvc push wrote nothing to the local remote"
 
 
+def test_an_override_reruns_only_the_stages_it_touches(lifecycle_run, monkeypatch):
+    from causal_llm.pipeline import activate_params
+
+    repo = lifecycle_run["repo"]
+    monkeypatch.chdir(repo)
+
+    def changed_stages() -> set[str]:
+        out = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True, check=True).stdout
+        return set(json.loads(out))
+
+    activate_params("params.yaml", "smoke", {"align": {"beta": 0.2}})
+    assert changed_stages() == {"align"}  # downstream stages follow once align's outputs change
+    activate_params("params.yaml", "smoke", {"seed": 1})
+    assert {"data", "benchmarks", "pretrain", "finetune", "align", "infer", "evaluate"} <= changed_stages()
+    activate_params("params.yaml", "smoke")
+    assert changed_stages() == set()
+
+
 def test_same_params_and_seed_give_the_same_metrics(lifecycle_run):
     repo = lifecycle_run["repo"]
     before = (repo / "reports/evaluate/results.json").read_text()

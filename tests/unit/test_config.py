@@ -250,7 +250,7 @@ def test_repo_params_load_for_default_and_smoke():
     # default: every value written in a section is the loaded value
     default_dict = default.to_dict()
     for section, values in raw.items():
-        if section in ("profile", "profiles", "seed"):
+        if section in ("profile", "profiles", "seed", "overrides"):
             continue
         for key, value in values.items():
             assert default_dict[section][key] == value, f"{section}.{key}"

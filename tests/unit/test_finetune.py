@@ -94,3 +94,18 @@ def test_instruction_examples(stories):
     assert instruction_examples(texts, occs, 10, 3) == examples
     assert instruction_examples(texts, occs, 10, 4) != examples
     assert len(instruction_examples(texts[:5], occs[:5], 10, 0)) == 5
+
+
+def test_same_seed_gives_the_same_adapter_whatever_ran_before(tmp_path, base_model_dir, sft_examples):
+    from safetensors.torch import load_file
+
+    cfg = FinetuneConfig(base_model=str(base_model_dir), n_examples=8, batch_size=8, lr=5e-3, max_length=64)
+    weights = []
+    for i, noise in enumerate((1, 12345)):
+        torch.manual_seed(noise)  # another stage, library or variant used the global RNG first
+        torch.rand(noise % 97 + 1)
+        finetune_lora(str(base_model_dir), sft_examples[:8], cfg, 0, tmp_path / str(i))
+        weights.append(load_file(tmp_path / str(i) / "adapter_model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)

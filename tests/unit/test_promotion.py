@@ -98,3 +98,41 @@ def test_non_model_stages_are_not_registered(tmp_path):
     tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "reg")
     run = tracker.get_run(tracker.start_run("infer", tags={"stage": "infer", "variant": "infer"}))
     assert register_and_promote(tracker, CFG, "smoke", [run], [], tmp_path, {}) == []
+
+
+def test_ability_tolerance_for_a_negative_metric_is_not_stricter():
+    cfg = RegistryConfig(bias_metrics=[], ability_metrics=["margin"], ability_tolerance=0.1)
+    assert check_gates({"margin": -1.0}, {"margin": -1.0}, cfg)[0]  # identical passes
+    assert (
+        check_gates({"margin": -1.09}, {"margin": -1.0}, cfg)[0]
+        and not check_gates({"margin": -1.11}, {"margin": -1.0}, cfg)[0]
+    )
+
+
+def test_other_lineage_or_no_common_metric_is_never_promoted(tmp_path):
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "reg")
+    models, variant = tmp_path / "models", "finetune/sft"
+
+    def promote(weights: bytes, rows: list[dict], base: str):
+        run = _stage_run(tracker, models, variant, weights)
+        lineage = {"finetune": f"fine-tuned from {base}"}
+        return register_and_promote(tracker, CFG, "smoke", [run], rows, models, {}, lineage)[0]
+
+    assert promote(b"v1", _rows(variant, bias_gap=0.4), "org/a").promoted
+    other = promote(b"v2", _rows(variant, bias_gap=0.0), "org/b")  # less biased, but from another base model
+    assert not other.promoted and "not comparable" in other.reason
+    unmeasured = promote(b"v3", [], "org/a")  # the champion was scored on bias_gap, this one was not
+    assert not unmeasured.promoted and unmeasured.reason == "failed: bias_gap"
+
+
+def test_a_champion_without_gate_metrics_cannot_wave_candidates_through(tmp_path):
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "reg")
+    models, variant = tmp_path / "models", "pretrain/cda"
+
+    def promote(weights: bytes, rows: list[dict]):
+        run = _stage_run(tracker, models, variant, weights)
+        return register_and_promote(tracker, CFG, "smoke", [run], rows, models, {})[0]
+
+    assert promote(b"v1", []).promoted  # the first version, though nothing was measured
+    second = promote(b"v2", _rows(variant, bias_gap=9.0))
+    assert not second.promoted and "no gate metric measured for both" in second.reason

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from causal_llm.config import ParamsError, load_params, params_from_dict
+from causal_llm.config import OVERRIDES_SKELETON, ParamsError, load_params, params_from_dict
 from causal_llm.pipeline import activate_params, parse_overrides, run_overrides
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
@@ -65,10 +65,14 @@ def test_activate_params_records_profile_and_overrides_and_keeps_comments(tmp_pa
     assert (params.profile, params.seed, params.pretrain.num_workers) == ("smoke", 3, 2)
     text = (tmp_path / "params.yaml").read_text()
     assert "# causal-llm experiment definition" in text and "profile: smoke" in text
-    assert yaml.safe_load(text)["overrides"] == {"seed": 3, "pretrain": {"num_workers": 2}}
+    recorded = yaml.safe_load(text)["overrides"]
+    assert recorded == {**OVERRIDES_SKELETON, "seed": 3, "pretrain": {"num_workers": 2}}  # every key, for DVC
     assert load_params("params.yaml").pretrain.num_workers == 2  # what DVC's stages will read
     activate_params("params.yaml", "smoke")  # the next run states its own overrides: none
-    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["overrides"] == {}
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["overrides"] == OVERRIDES_SKELETON
+    assert (tmp_path / "params.yaml").read_text() == REPO_PARAMS.read_text().replace(
+        "profile: default", "profile: smoke"
+    )
     assert len(os.listdir(tmp_path / ".causal_llm/params-history")) >= 1  # the replaced file is kept
 
 
@@ -78,3 +82,24 @@ def test_invalid_override_leaves_params_yaml_untouched(tmp_path, monkeypatch):
     with pytest.raises(ParamsError, match="overrides.align.beta"):
         activate_params("params.yaml", "smoke", {"align": {"beta": "high"}})
     assert (tmp_path / "params.yaml").read_text() == REPO_PARAMS.read_text()
+
+
+def test_a_block_the_rewrite_cannot_replace_is_refused_not_broken(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = REPO_PARAMS.read_text().replace(
+        "overrides: {seed: null", "overrides:\n  finetune: {epochs: 2}\n\n  seed: 3\nignored: {seed: null"
+    )
+    text = text.replace("ignored: ", "# was: ")
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ParamsError, match="could not rewrite"):
+        activate_params("params.yaml", "smoke", {"seed": 4})
+    assert (tmp_path / "params.yaml").read_text() == text
+
+
+def test_unknown_override_section():
+    with pytest.raises(ParamsError, match="unknown section"):
+        activate_params(REPO_PARAMS, "smoke", {"pretrian": {"epochs": 1}})
+
+
+def test_the_committed_params_yaml_records_the_whole_skeleton():
+    assert yaml.safe_load(REPO_PARAMS.read_text())["overrides"] == OVERRIDES_SKELETON
