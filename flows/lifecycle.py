@@ -57,7 +57,7 @@ def lifecycle(
     """Run every stage (data -> benchmarks -> pretrain -> ... -> report -> register); returns the results path.
 
     Args:
-        profile: smoke (tiny models, about 2 min on 2 CPUs) or default (SmolLM2-135M, about 15 min).
+        profile: smoke (tiny models, about 2 min on 2 CPUs) or default (SmolLM2-135M, about 17 min).
         base_model: model that fine-tuning starts from: smollm2-135m-instruct, pretrain:baseline, a folder
             or a Hugging Face id. Empty keeps params.yaml's.
         augmenter: the counterfactual data method the causal variants train on (cda_two_sided, cds, none).

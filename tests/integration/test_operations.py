@@ -122,6 +122,9 @@ def served(tmp_path_factory: pytest.TempPathFactory):
             except subprocess.TimeoutExpired:
                 proc.kill()
         subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=env, timeout=120)
+        from causal_llm.servers import port_in_use
+
+        assert not port_in_use("127.0.0.1", prefect_port), "`serve` left its Prefect server running"
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def test_weekly_schedules_exist_but_are_off_until_enabled():
     off = {d.name: d.schedules for d in build_deployments()}
     (retrain,) = off["lifecycle"]
     (reevaluate,) = off["evaluate"]
-    assert (retrain.schedule.cron, retrain.active) == (RETRAIN_CRON, False)
+    assert (retrain.schedule.cron, retrain.active, retrain.parameters) == (RETRAIN_CRON, False, {"profile": "default"})
     assert (reevaluate.schedule.cron, reevaluate.active, reevaluate.parameters) == (
         REEVALUATE_CRON,
         False,
