@@ -30,7 +30,7 @@ from causal_llm.config import (
 from causal_llm.corpus import read_json, read_jsonl, read_texts
 from causal_llm.models import SMOLLM2
 from causal_llm.stages import MODELS, REPORTS, model_variants
-from causal_llm.tracking import Tracker
+from causal_llm.tracking import Tracker, metrics_with_ci
 
 LIFECYCLE = ("data", "benchmarks", "pretrain", "finetune", "align", "infer", "evaluate", "report")
 PARAMS_FILE = Path("params.yaml")
@@ -285,14 +285,7 @@ def log_stage(
         for row in read_json(REPORTS / "data" / "metrics.json")["rows"]:
             run = _child(tracker, parent_id, row["variant"], tags)
             tracker.log_params(run, section)
-            tracker.log_metrics(
-                run,
-                {
-                    row["metric"]: row["value"],
-                    f"{row['metric']}_ci_low": row["ci_low"],
-                    f"{row['metric']}_ci_high": row["ci_high"],
-                },
-            )
+            tracker.log_metrics(run, metrics_with_ci([row]))
             runs.append(run)
     elif stage in ("pretrain", "finetune", "align"):
         for variant, summary in read_json(REPORTS / stage / "metrics.json")["variants"].items():
@@ -321,14 +314,7 @@ def log_stage(
             run = _child(tracker, parent_id, f"evaluate/{name}", tags)
             per_benchmark = {b["benchmark"]: b["scorer"] for b in results["benchmarks"] if b["variant"] == name}
             tracker.log_params(run, {**section, "scorer": {**results["scorers"].get(name, {}), **per_benchmark}})
-            metrics = {}
-            for r in rows:
-                metrics |= {
-                    r["metric"]: r["value"],
-                    f"{r['metric']}_ci_low": r["ci_low"],
-                    f"{r['metric']}_ci_high": r["ci_high"],
-                }
-            tracker.log_metrics(run, metrics)
+            tracker.log_metrics(run, metrics_with_ci(rows))
             items = REPORTS / "evaluate" / "items" / name.replace("/", "__")
             if items.is_dir():
                 tracker.log_artifacts(run, items, "items")

@@ -39,6 +39,14 @@ def metric_key(metric: str) -> str:
     return re.sub(r"[^\w.\- ]", "_", metric.replace("/", "."))
 
 
+def metrics_with_ci(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Metric rows as MLflow metrics: ``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high`` (compare reads these)."""
+    out: dict[str, float] = {}
+    for r in rows:
+        out |= {r["metric"]: r["value"], f"{r['metric']}_ci_low": r["ci_low"], f"{r['metric']}_ci_high": r["ci_high"]}
+    return out
+
+
 def default_tracking_uri(root: str | Path = ".") -> str:
     return f"sqlite:///{(Path(root) / 'mlflow' / 'mlflow.db').resolve()}"
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from causal_llm.compare import compare, format_comparison, load_runs, run_comparison, write_comparison
-from causal_llm.tracking import MlflowTracker
+from causal_llm.tracking import MlflowTracker, metrics_with_ci
 
 TESTBED, BENCHMARKS = "a1" * 16 + ".dir", "b2" * 16 + ".dir"
 CLADDER_HASH = "c3" * 32
@@ -101,14 +101,7 @@ def log_lifecycle(
         )
         if stage == "evaluate":
             tracker.log_params(child, {"confidence": 0.95, "scorer": _scorer(variant, cladder_hash)})
-        metrics: dict[str, float] = {}
-        for r in mine:
-            metrics |= {
-                r["metric"]: r["value"],
-                f"{r['metric']}_ci_low": r["ci_low"],
-                f"{r['metric']}_ci_high": r["ci_high"],
-            }
-        tracker.log_metrics(child, metrics)
+        tracker.log_metrics(child, metrics_with_ci(mine))  # as the lifecycle's log_stage logs them
     if with_results:
         folder = tmp / f"results-{parent}"
         folder.mkdir()
