@@ -8,8 +8,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from causal_llm.config import InputError
 
-class CorpusError(ValueError):
+
+class CorpusError(InputError):
     """A corpus file that cannot be used; the message names file, line and fix."""
 
 

@@ -51,11 +51,54 @@ def default_tracking_uri(root: str | Path = ".") -> str:
     return f"sqlite:///{(Path(root) / 'mlflow' / 'mlflow.db').resolve()}"
 
 
+NO_TRACKING = "none"  # the tracking URI of a run without MLflow: a NullTracker records nothing
+
+
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """An explicit URI, else ``MLFLOW_TRACKING_URI`` (a server), else the SQLite store under ``mlflow/``."""
     import os
 
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def make_tracker(tracking_uri: str, experiment: str, create: bool = True) -> Tracker:
+    """An MLflow tracker for ``tracking_uri``, or the null tracker for ``none``."""
+    if tracking_uri == NO_TRACKING:
+        return NullTracker()
+    return MlflowTracker(tracking_uri, experiment, create=create)
+
+
+class NullTracker:
+    """A tracker that records nothing: runs without MLflow (``causal-llm run --no-tracking``)."""
+
+    tracking_uri = NO_TRACKING
+    experiment_id = ""
+
+    def start_run(self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None) -> str:
+        import uuid
+
+        return f"null-{uuid.uuid4().hex[:12]}"
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        pass
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        pass
+
+    def log_history(self, run_id: str, key: str, values: Sequence[float]) -> None:
+        pass
+
+    def log_artifacts(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        pass
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        pass
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        pass
+
+    def find_runs(self, filter_string: str = "", max_results: int = 100) -> list[dict[str, Any]]:
+        return []
 
 
 class MlflowTracker:

@@ -1,8 +1,10 @@
-"""DPO on counterfactual preference pairs on top of the baseline SFT model."""
+"""One aligned model per variant (DPO on counterfactual preference pairs, ...) (Ray Train)."""
 
 from flows.stage import make_stage_flow
 
 align_flow = make_stage_flow("align", __doc__)
 
 if __name__ == "__main__":
-    align_flow()
+    import asyncio
+
+    asyncio.run(align_flow())

@@ -5,4 +5,6 @@ from flows.stage import make_stage_flow
 benchmarks_flow = make_stage_flow("benchmarks", __doc__)
 
 if __name__ == "__main__":
-    benchmarks_flow()
+    import asyncio
+
+    asyncio.run(benchmarks_flow())

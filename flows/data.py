@@ -1,8 +1,10 @@
-"""Generate the SCM testbed corpus, its CDA copy and the rung 1-3 questions."""
+"""The SCM testbed corpus and one corpus per data variant (CDA, CDS, ...)."""
 
 from flows.stage import make_stage_flow
 
 data_flow = make_stage_flow("data", __doc__)
 
 if __name__ == "__main__":
-    data_flow()
+    import asyncio
+
+    asyncio.run(data_flow())

@@ -1,8 +1,10 @@
-"""Bias, counterfactual invariance, causal accuracy and perplexity per variant, with CIs."""
+"""Bias, counterfactual invariance, perplexity and benchmarks of every model, with CIs: one node per model."""
 
 from flows.stage import make_stage_flow
 
 evaluate_flow = make_stage_flow("evaluate", __doc__)
 
 if __name__ == "__main__":
-    evaluate_flow()
+    import asyncio
+
+    asyncio.run(evaluate_flow())

@@ -1,17 +1,22 @@
-"""The main job: every lifecycle stage in order, one MLflow parent run, the comparison table, the
-registry's candidate/champion decision, and a comparison with the previous run.
+"""The main job: every stage flow at once over one DAG of nodes, one MLflow parent run, one Ray
+instance, the results table, the registry's candidate/champion decision, and a comparison with the
+previous run.
 
 Entry points: ``causal-llm run``, ``python -m flows.lifecycle``, the Prefect UI (its run form is this
 signature) and the schedules in ``flows/deployments.py``.
 """
 
+import asyncio
 from typing import Any, Literal
 
 from prefect import flow
 
-from causal_llm.tracking import resolve_tracking_uri
+from causal_llm.ops.forms import data_methods, infer_methods, profile_choices
+from causal_llm.ops.nodes import current_lifecycle
+from causal_llm.tracking import NO_TRACKING, resolve_tracking_uri
 from flows.align import align_flow
 from flows.benchmarks import benchmarks_flow
+from flows.board import BOARD, Board
 from flows.compare import compare_flow
 from flows.data import data_flow
 from flows.evaluate import evaluate_flow
@@ -21,8 +26,16 @@ from flows.pretrain import pretrain_flow
 from flows.register import register_flow
 from flows.report import report_flow
 from tasks.dvc import push_data
-from tasks.params import prepare_params
-from tasks.tracking import end_parent_run, previous_lifecycle_run, start_parent_run
+from tasks.nodes import run_node
+from tasks.params import check_services, form_overrides, prepare_params
+from tasks.runtime import (
+    share_cpus_between_nodes,
+    start_ray_instance,
+    start_warm_runner,
+    stop_ray_instance,
+    stop_warm_runner,
+)
+from tasks.tracking import end_parent_run, open_parent_run, previous_lifecycle_run
 
 STAGE_FLOWS = (
     data_flow,
@@ -34,14 +47,31 @@ STAGE_FLOWS = (
     evaluate_flow,
     report_flow,
 )
-# The run form's choices; tests/unit/test_deployments.py keeps them equal to the registries.
-Profile = Literal["smoke", "default"]
-Augmenter = Literal["cda_two_sided", "cds", "none"]
-Strategy = Literal["direct", "causal_graph"]
+# The run form's choices, from params.yaml's profiles and the method registries (tests keep them equal).
+Profile = Literal[profile_choices()]  # type: ignore[valid-type]
+Augmenter = Literal[data_methods()]  # type: ignore[valid-type]
+Strategy = Literal[infer_methods()]  # type: ignore[valid-type]
+
+
+async def run_stages(lc, parent: str, uri: str, experiment: str, force: bool) -> None:  # noqa: ANN001
+    """The params node, then every stage flow at once; each node waits for its own upstream."""
+    trains = [n.id for n in lc.nodes if n.resolved.get("trains")]
+    board = Board({n.id: list(n.upstream) for n in lc.nodes}, lc.params.runtime.parallel, trains)
+    token = BOARD.set(board)
+    try:
+        await run_node("params", parent, uri, experiment, force)
+        board.finish("params", ok=True)
+        common = {"parent_run_id": parent, "experiment": experiment, "tracking_uri": uri, "force": force}
+        states = await asyncio.gather(*(f(**common, return_state=True) for f in STAGE_FLOWS))
+    finally:
+        BOARD.reset(token)
+    failed = [f.name for f, s in zip(STAGE_FLOWS, states, strict=True) if not s.is_completed()]
+    if failed:
+        raise RuntimeError(f"stages failed: {', '.join(failed)} (their nodes' logs say why)")
 
 
 @flow(name="lifecycle", log_prints=True)
-def lifecycle(
+async def lifecycle(
     profile: Profile = "smoke",
     base_model: str | None = None,
     augmenter: Augmenter | None = None,
@@ -53,48 +83,58 @@ def lifecycle(
     force: bool = False,
     push: bool = True,
     params_file: str = "params.yaml",
+    tracking_uri: str | None = None,
 ) -> str:
-    """Run every stage (data -> benchmarks -> pretrain -> ... -> report -> register); returns the results path.
+    """Run every node of the lifecycle (data -> pretrain -> finetune -> align -> infer -> evaluate ->
+    report), then register the models; returns the results path.
 
     Args:
         profile: smoke (tiny models, about 2 min on 2 CPUs) or default (SmolLM2-135M, about 17 min).
-        base_model: model that fine-tuning starts from: smollm2-135m-instruct, pretrain:baseline, a folder
-            or a Hugging Face id. Empty keeps params.yaml's.
-        augmenter: the counterfactual data method the causal variants train on (cda_two_sided, cds, none).
-        prompting_strategies: inference strategies to compare (direct, causal_graph).
+        base_model: the model fine-tuning starts from (finetune.defaults.from): smollm2-135m-instruct,
+            pretrain/baseline, a folder or a Hugging Face id. Empty keeps params.yaml's.
+        augmenter: the data method of the causal data variants (those with a `baseline`).
+        prompting_strategies: the inference variants, one per strategy. Empty keeps params.yaml's.
         benchmarks: evaluation benchmarks: cladder_gen, corr2cause_gen, testbed_probes or FORMAT:PATH.
         seed: one seed for data, training and bootstrap. Empty keeps params.yaml's.
-        overrides: any other params, as in params.yaml, e.g. {"pretrain": {"num_workers": 2}}.
+        overrides: any other params, as in params.yaml, e.g. {"pretrain": {"ray": {"num_workers": 2}}}.
         experiment: MLflow experiment the runs go to.
-        force: re-run every stage even when DVC finds its inputs unchanged.
+        force: re-run every node even when DVC finds its inputs unchanged.
         push: push data and models to the DVC remote at the end.
         params_file: the params file the run starts from.
+        tracking_uri: MLflow tracking URI; empty means MLFLOW_TRACKING_URI or mlflow/mlflow.db, `none` no MLflow.
     """
-    from causal_llm.pipeline import run_overrides
-
-    tracking_uri = resolve_tracking_uri()
-    chosen = run_overrides(base_model, augmenter, prompting_strategies, benchmarks, seed, overrides)
-    prepare_params(params_file, profile, chosen)
-    previous = previous_lifecycle_run(tracking_uri, experiment)
-    parent = start_parent_run(tracking_uri, experiment, f"lifecycle-{profile}")
+    uri = resolve_tracking_uri(tracking_uri)
+    check_services(uri)
+    choices = {"base_model": base_model, "augmenter": augmenter, "prompting_strategies": prompting_strategies}
+    chosen = form_overrides(params_file, profile, {**choices, "benchmarks": benchmarks, "seed": seed}, overrides)
+    prepare_params(params_file, profile, chosen)  # every input checked before anything starts
+    lc = current_lifecycle()
+    share_cpus_between_nodes(lc.params.runtime.parallel)
+    previous = previous_lifecycle_run(uri, experiment)
+    warm = start_warm_runner()  # imports the stack in the background while Ray starts
+    parent = None
     try:
-        for stage_flow in STAGE_FLOWS:
-            stage_flow(parent_run_id=parent, experiment=experiment, tracking_uri=tracking_uri, force=force)
-        register_flow(parent_run_id=parent, experiment=experiment, tracking_uri=tracking_uri)
+        start_ray_instance()
+        parent = open_parent_run(uri, experiment, f"lifecycle-{profile}")
+        await run_stages(lc, parent, uri, experiment, force)
+        if uri != NO_TRACKING:
+            register_flow(parent_run_id=parent, experiment=experiment, tracking_uri=uri)
         if push:
             push_data()
     except BaseException:
-        end_parent_run(tracking_uri, experiment, parent, "FAILED")
+        if parent is not None:
+            end_parent_run(uri, experiment, parent, "FAILED")
         raise
-    end_parent_run(tracking_uri, experiment, parent, "FINISHED")
+    finally:
+        stop_ray_instance()
+        stop_warm_runner(warm)
+    end_parent_run(uri, experiment, parent, "FINISHED")
     if previous:  # what changed since the last finished run, with warnings when scorers or data differ
-        state = compare_flow(
-            experiment=experiment, run_ids=[previous, parent], tracking_uri=tracking_uri, return_state=True
-        )
+        state = compare_flow(experiment=experiment, run_ids=[previous, parent], tracking_uri=uri, return_state=True)
         if state.is_failed():  # the run itself succeeded; a comparison that cannot be made is reported
             print(f"comparison with the previous run {previous} failed: {state.message}")
     return "reports/lifecycle/results.json"
 
 
 if __name__ == "__main__":
-    lifecycle()
+    asyncio.run(lifecycle())

@@ -1,8 +1,10 @@
-"""Tokenizer + GPT-2-style model from scratch on the original and the CDA corpus (Ray Train)."""
+"""One model per pre-training variant, each trained on its data variant's corpus (Ray Train)."""
 
 from flows.stage import make_stage_flow
 
 pretrain_flow = make_stage_flow("pretrain", __doc__)
 
 if __name__ == "__main__":
-    pretrain_flow()
+    import asyncio
+
+    asyncio.run(pretrain_flow())

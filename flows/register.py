@@ -1,4 +1,4 @@
-"""Register every stage model in the MLflow registry: alias `candidate`, and `champion` when the
+"""Register every model variant in the MLflow registry: alias `candidate`, and `champion` when the
 candidate's bias is no worse and its ability within tolerance of the current champion (params `registry`)."""
 
 from prefect import flow
@@ -12,7 +12,7 @@ def register_flow(parent_run_id: str, experiment: str = "causal-llm", tracking_u
     """Returns the decisions as a table.
 
     Args:
-        parent_run_id: the lifecycle run whose stage models are registered.
+        parent_run_id: the lifecycle run whose model variants are registered.
         experiment: MLflow experiment.
         tracking_uri: MLflow tracking URI; empty means MLFLOW_TRACKING_URI or mlflow/mlflow.db.
     """

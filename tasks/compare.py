@@ -2,7 +2,8 @@
 
 from prefect import task
 
-from causal_llm.compare import format_comparison, run_comparison
+from causal_llm.compare import format_comparison
+from causal_llm.ops.compare_runs import run_comparison
 
 
 @task(name="compare-runs")

@@ -1,26 +1,91 @@
-"""Alignment with DPO (Rafailov et al. 2023) through ``trl.DPOTrainer`` on counterfactual pairs.
+"""DPO (Rafailov et al. 2023) through ``trl.DPOTrainer`` on counterfactual preference pairs.
 
-Counterfactual preference pairs (METHODS.md): the preferred response is the judgement that does not
-change when the protected attribute of the prompt is intervened on (here, promotion read from skill
-and experience through the SCM); the rejected one follows the spurious cue (whether the person fits
-the occupation's gender stereotype). Each pair appears with the factual and the gender-swapped
-prompt, so the preference itself is invariant under the swap.
+Counterfactual preference pairs (docs/methods.md#dpo): the preferred response is the judgement that
+does not change when the protected attribute of the prompt is intervened on (here, promotion read
+from skill and experience through the SCM); the rejected one follows the spurious cue (whether the
+person fits the occupation's gender stereotype). Each pair appears with the factual and the
+gender-swapped prompt, so the preference itself is invariant under the swap.
+
+On Ray Train the Hugging Face trainer saves a checkpoint every ``training.checkpoint_every`` steps,
+which is reported to Ray; a resumed run continues from it (``Trainer.train(resume_from_checkpoint)``).
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
-from causal_llm.config import AlignConfig
-from causal_llm.finetune import chain_of, lora_config
-from causal_llm.models import load_model, load_tokenizer, save_adapter
-from causal_llm.scoring import loglikelihoods, max_positions
+from causal_llm.align import ALIGN_METHODS
+from causal_llm.config import require
+from causal_llm.models.lora import LoraSettings
 from causal_llm.testbed import Judgement
+from causal_llm.training.config import TrainingConfig
+
+HF_CHECKPOINT = "hf"  # the Hugging Face checkpoint folder inside a reported checkpoint
+
+
+def _dpo_training() -> TrainingConfig:
+    # The Hugging Face trainer's defaults (linear decay to 0, fp32): what this method has always used.
+    return TrainingConfig(
+        epochs=1, batch_size=8, lr=5e-4, schedule="linear", min_lr_ratio=0.0, report_every=1, checkpoint_every=0
+    )
+
+
+@dataclass(frozen=True)
+class DpoConfig:
+    n_pairs: int = 64
+    beta: float = 0.1
+    max_length: int = 160
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    training: TrainingConfig = field(default_factory=_dpo_training)
+
+    def __post_init__(self) -> None:
+        require(self.beta > 0, "beta must be > 0")
+        require(self.n_pairs >= 8, "n_pairs must be >= 8")
+        require(
+            self.training.min_lr_ratio == 0 or self.training.schedule == "cosine",
+            "training.min_lr_ratio > 0 needs training.schedule: cosine with the Hugging Face trainer",
+        )
+
+    def to_trl(self, output_dir: str, seed: int, use_cpu: bool, max_length: int) -> Any:
+        """trl's DPOConfig, built at the edge: nothing of it is a config of ours."""
+        from trl import DPOConfig
+
+        t = self.training
+        schedule = {"lr_scheduler_type": "linear"}
+        if t.schedule == "cosine":
+            schedule = {
+                "lr_scheduler_type": "cosine_with_min_lr",
+                "lr_scheduler_kwargs": {"min_lr_rate": t.min_lr_ratio},
+            }
+        return DPOConfig(
+            output_dir=output_dir,
+            beta=self.beta,
+            learning_rate=t.lr,
+            per_device_train_batch_size=t.batch_size,
+            num_train_epochs=t.epochs,
+            warmup_steps=t.warmup_steps,
+            weight_decay=t.weight_decay,
+            max_grad_norm=t.grad_clip,
+            bf16=t.bf16,
+            max_length=max_length,
+            logging_steps=t.report_every,
+            save_strategy="steps" if t.checkpoint_every else "no",
+            save_steps=t.checkpoint_every or 500,
+            save_total_limit=1,
+            report_to="none",
+            seed=seed,
+            disable_tqdm=True,
+            use_cpu=use_cpu,
+            **schedule,
+        )
 
 
 def counterfactual_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[str, str]]:
@@ -38,52 +103,95 @@ def counterfactual_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[s
     return pairs[:n]
 
 
-def train_dpo(
-    sft_ref: str, pairs: list[dict[str, str]], cfg: AlignConfig, seed: int, out_dir: str | Path
-) -> dict[str, float]:
-    """Train a LoRA DPO adapter on top of the (merged) SFT model; the reference is the SFT model."""
-    from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
+def testbed_pairs(stories: Sequence[dict[str, Any]], n: int) -> list[dict[str, str]]:
+    import pandas as pd
 
-    tokenizer = load_tokenizer(sft_ref)
-    policy = load_model(sft_ref)
-    with tempfile.TemporaryDirectory() as tmp:
-        args = DPOConfig(
-            output_dir=tmp,
-            beta=cfg.beta,
-            learning_rate=cfg.lr,
-            per_device_train_batch_size=cfg.batch_size,
-            num_train_epochs=cfg.epochs,
-            max_length=min(cfg.max_length, max_positions(policy)),
-            logging_steps=1,
-            save_strategy="no",
-            report_to="none",
-            seed=seed,
-            disable_tqdm=True,
-            use_cpu=policy.device.type == "cpu",
-        )
+    from causal_llm.data.cda import gender_swap
+    from causal_llm.testbed import generate_judgements
+
+    return counterfactual_pairs(generate_judgements(pd.DataFrame(list(stories)), gender_swap), n)
+
+
+class _ReportCheckpoints:
+    """A trainer callback: every checkpoint the Hugging Face trainer saves is reported to the context."""
+
+    def __init__(self, ctx: Any) -> None:
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+                outer.report(Path(args.output_dir), state)
+
+        self.ctx, self.callback = ctx, Callback()
+
+    def report(self, output_dir: Path, state: Any) -> None:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        with tempfile.TemporaryDirectory(prefix="dpo-ckpt-") as tmp:
+            directory = None
+            if self.ctx.rank == 0:
+                directory = Path(tmp)
+                shutil.copytree(get_last_checkpoint(str(output_dir)), directory / HF_CHECKPOINT)
+            self.ctx.report_checkpoint(directory, {"step": state.global_step})
+
+
+@ALIGN_METHODS.method("dpo", DpoConfig)
+def dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str, Any]:
+    """DPO on counterfactual preference pairs (a LoRA adapter on the merged upstream model)."""
+    import torch
+    from datasets import Dataset
+    from trl import DPOTrainer
+
+    from causal_llm.models.loading import load_model, load_tokenizer, save_bundle
+    from causal_llm.scoring import max_positions
+
+    base_ref = inputs["base"]
+    pairs = testbed_pairs(inputs["stories"], cfg.n_pairs)
+    tokenizer = load_tokenizer(base_ref)
+    policy = load_model(base_ref, device=ctx.device)
+    latest = ctx.latest_checkpoint()
+    resume = latest / HF_CHECKPOINT if latest is not None and (latest / HF_CHECKPOINT).is_dir() else None
+    if resume is not None:
+        ctx.log(f"resumed from the checkpoint at {resume.name}")
+    with tempfile.TemporaryDirectory(prefix="dpo-") as tmp:
+        args = cfg.to_trl(tmp, seed, policy.device.type == "cpu", min(cfg.max_length, max_positions(policy)))
         torch.manual_seed(seed)  # DPOTrainer draws the LoRA init before the Trainer seeds itself
         trainer = DPOTrainer(
             model=policy,
             args=args,
             train_dataset=Dataset.from_list(pairs),
             processing_class=tokenizer,
-            peft_config=lora_config(cfg.lora_r, cfg.lora_alpha, 0.0),
+            peft_config=cfg.lora.to_peft(),
+            callbacks=[_ReportCheckpoints(ctx).callback],
         )
-        trainer.train()
+        started, started_at = time.perf_counter(), time.time()
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        seconds = time.perf_counter() - started
         losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
-    base, adapters = chain_of(sft_ref)
-    save_adapter(trainer.model, tokenizer, out_dir, base, adapters)
-    return {
-        **preference_shift(sft_ref, str(out_dir), pairs),
+        if ctx.rank == 0:
+            save_bundle(trainer.model, tokenizer, ctx.output_dir, base_ref, inputs["node"], inputs.get("base_label"))
+    summary = {
         "loss_first": float(losses[0]),
         "loss_last": float(losses[-1]),
-        "steps": float(len(losses)),
+        "steps": float(trainer.state.global_step),
+        "n_pairs": len(pairs),
+        "losses": losses,
+        "resumed_from_step": float(int(resume.name.split("-")[-1]) if resume is not None else 0),
+        "loop_started_at": started_at,
+        "loop_seconds": seconds,
     }
+    if ctx.rank == 0:
+        summary |= preference_shift(base_ref, str(ctx.output_dir), pairs)
+    return summary
 
 
 def preference_shift(reference_ref: str, policy_ref: str, pairs: Sequence[dict[str, str]]) -> dict[str, float]:
     """How far the policy moved from the reference on the pairs, by our own scorer."""
+    from causal_llm.models.loading import load_model, load_tokenizer
+    from causal_llm.scoring import loglikelihoods
+
     chosen = [(p["prompt"], p["chosen"]) for p in pairs]
     rejected = [(p["prompt"], p["rejected"]) for p in pairs]
     out = {}

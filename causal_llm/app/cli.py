@@ -1,10 +1,13 @@
-"""``causal-llm``: run the lifecycle, one stage, or set up the offline model.
+"""``causal-llm``: run the lifecycle, one node, the servers, or set up the offline model.
 
 causal-llm run --profile smoke|default [--params FILE] [--set KEY=VALUE ...] [--experiment NAME] [--no-push]
+               [--no-tracking] [--force]
 causal-llm serve [--host 127.0.0.1] [--port 4200] [--no-server] [--no-mlflow] [--schedules]
 causal-llm mlflow-server [--host 127.0.0.1] [--port 5000] [--backend-store-uri URI]
 causal-llm compare [--experiment NAME] [--runs ID ID ...]
-causal-llm stage NAME [--params FILE]      # what dvc.yaml runs
+causal-llm stage NODE [--params FILE]      # what dvc.yaml runs: params, testbed, pretrain/baseline, ...
+causal-llm dvc-yaml [--params FILE]        # rewrite dvc.yaml from params.yaml (one stage per node)
+causal-llm methods                         # every registered method of every stage, with its settings
 causal-llm check [--params FILE] [--profile NAME]
 causal-llm setup-model                     # convert SmolLM2-135M-Instruct to safetensors once
 causal-llm evaluate --model PATH_OR_ID --benchmark NAME_OR_FILE [...] [--format F] [--limit N]
@@ -19,9 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from causal_llm.benchmarks.base import BenchmarkFormatError
-from causal_llm.config import ParamsError
-from causal_llm.corpus import CorpusError
+from causal_llm.config import InputError
 
 
 def _quiet_env() -> None:
@@ -29,65 +30,142 @@ def _quiet_env() -> None:
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Writing model shards" bars from every worker
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps the printed tables readable
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # report() polls faster (DESIGN.md)
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # report() polls faster (docs/architecture.md)
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")  # rank 0's progress lines once, not twice
+    # A server that stops answering mid-run fails in seconds, not after minutes of HTTP retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from causal_llm.pipeline import activate_params, parse_overrides
-    from causal_llm.report import format_table, is_headline
+    import asyncio
+
+    from causal_llm.ops.endpoints import check_endpoints
+    from causal_llm.ops.params_file import activate_params, parse_overrides
+    from causal_llm.tracking import NO_TRACKING
 
     overrides = parse_overrides(args.set)
+    tracking_uri = NO_TRACKING if args.no_tracking else None
+    check_endpoints(tracking_uri)  # an unreachable server is bad input too: seconds, before any compute
     activate_params(args.params, args.profile, overrides)  # every input error surfaces here, before any compute
+    from causal_llm.corpus import read_json
+    from causal_llm.evaluate.report import format_table
+    from causal_llm.metrics import is_headline
     from flows.lifecycle import lifecycle
 
     start = time.perf_counter()
-    results = lifecycle(
-        profile=args.profile,
-        overrides=overrides,
-        params_file="params.yaml",
-        experiment=args.experiment,
-        push=not args.no_push,
-        force=args.force,
+    results = asyncio.run(
+        lifecycle(
+            profile=args.profile,
+            overrides=overrides,
+            params_file="params.yaml",
+            experiment=args.experiment,
+            push=not args.no_push,
+            force=args.force,
+            tracking_uri=tracking_uri,
+        )
     )
-    from causal_llm.corpus import read_json
-
     print("\n" + format_table([r for r in read_json(results) if is_headline(r["metric"])]))
-    print(
-        f"\nresults: {results}  ({time.perf_counter() - start:.0f} s; plots and CSV beside it; "
-        f"`mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db` shows the runs)"
-    )
+    where = "" if args.no_tracking else "; `mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db` shows the runs"
+    print(f"\nresults: {results}  ({time.perf_counter() - start:.0f} s; plots and CSV beside it{where})")
     return 0
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    import psutil
+    """One node, as DVC runs it; the node's own outputs only."""
+    from causal_llm.dag import Lifecycle, run_node
+    from causal_llm.ops.dvc import check_dvc_yaml
+    from causal_llm.params import load_params
+    from causal_llm.timing import record
 
-    from causal_llm.config import load_params
-    from causal_llm.stages import STAGES
+    started = time.time()
+    lifecycle = Lifecycle(load_params(args.params))
+    if args.node not in lifecycle.by_id:
+        from causal_llm.registry import did_you_mean
 
-    params = load_params(args.params)
-    start = time.perf_counter()
-    STAGES.get(args.name)(params)
-    compute = time.perf_counter() - start
-    in_process = time.time() - psutil.Process().create_time()
-    print(f"causal-llm stage {args.name}: {compute:.1f} s compute, {in_process:.1f} s in process", flush=True)
+        known = ", ".join(n.id for n in lifecycle.nodes)
+        raise InputError(
+            f"no node '{args.node}' in {args.params}.{did_you_mean(args.node, lifecycle.by_id)} Nodes: {known}."
+        )
+    check_dvc_yaml(lifecycle)
+    node = lifecycle.by_id[args.node]
+    _write_pid(node.dvc_name)
+    begun = time.time()
+    run_node(node, lifecycle)
+    ended = time.time()
+    process_start = _process_start()
+    record("process", node.id, process_start, ended, imports=begun - process_start)
+    print(
+        f"causal-llm stage {node.id}: {ended - begun:.1f} s in the node, {ended - process_start:.1f} s in process "
+        f"({started - process_start:.1f} s start-up)",
+        flush=True,
+    )
+    return 0
+
+
+def _process_start() -> float:
+    from causal_llm.timing import process_started_at
+
+    return process_started_at()
+
+
+def _write_pid(name: str) -> None:
+    """``.causal_llm/run/<node>.pid``: which process runs a node (to watch it, or to stop it)."""
+    folder = Path(".causal_llm/run")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.pid").write_text(f"{os.getpid()}\n")
+
+
+def cmd_dvc_yaml(args: argparse.Namespace) -> int:
+    from causal_llm.dag import Lifecycle
+    from causal_llm.ops.dvc import write_dvc_yaml
+    from causal_llm.params import load_params
+
+    lifecycle = Lifecycle(load_params(args.params))
+    changed = write_dvc_yaml(lifecycle)
+    print(f"dvc.yaml: {len(lifecycle.nodes)} stages ({'rewritten' if changed else 'already current'})")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from causal_llm.lifecycle import VARIANT_STAGES, stage_spec
+
+    for stage in VARIANT_STAGES:
+        spec = stage_spec(stage)
+        print(f"{stage}: {spec.description}")
+        for name in spec.methods.names():
+            method = spec.methods.get(name)
+            fields = ", ".join(f.name for f in dataclasses.fields(method.config)) or "no settings"
+            print(f"  {name:<16} {method.summary}  [{method.config.__name__}: {fields}]")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from causal_llm.config import load_params
-    from causal_llm.pipeline import check_inputs
+    from causal_llm.dag import Lifecycle
+    from causal_llm.ops.dvc import render_dvc_yaml
+    from causal_llm.ops.endpoints import check_endpoints
+    from causal_llm.ops.params_file import check_inputs
+    from causal_llm.params import load_params
 
     params = load_params(args.params, args.profile)
     check_inputs(params)
-    print(f"{args.params}: valid (profile '{params.profile}')")
+    lifecycle = Lifecycle(params)
+    check_endpoints()
+    current = Path("dvc.yaml").is_file() and Path("dvc.yaml").read_text() == render_dvc_yaml(lifecycle)
+    note = "dvc.yaml current" if current else "dvc.yaml differs (`causal-llm run` or `causal-llm dvc-yaml` rewrites it)"
+    print(f"{args.params}: valid (profile '{params.profile}', {len(lifecycle.nodes)} nodes; {note})")
     return 0
 
 
 def cmd_setup_model(args: argparse.Namespace) -> int:
-    from causal_llm.models import smollm2_folder
+    from causal_llm.models.pretrained import smollm2_folder
 
     print(smollm2_folder())
     return 0
@@ -96,8 +174,8 @@ def cmd_setup_model(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from causal_llm.benchmarks.runner import evaluate_benchmark, headline, load_benchmark
     from causal_llm.corpus import write_json
-    from causal_llm.models import describe_model, load_model, load_tokenizer, pick_device
-    from causal_llm.report import format_table
+    from causal_llm.evaluate.report import format_table
+    from causal_llm.models.loading import describe_model, load_model, load_tokenizer, pick_device
 
     # Every file is read (and every bad row reported) before the model is loaded.
     benches = [load_benchmark(b, args.format, args.strict, args.limit) for b in args.benchmark]
@@ -134,7 +212,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import signal
 
-    from causal_llm.servers import MlflowServerConfig, ServerError, start_mlflow_server, start_prefect_server, stop
+    from causal_llm.app.servers import MlflowServerConfig, ServerError, start_mlflow_server, start_prefect_server, stop
 
     logs, procs = Path(".causal_llm/logs"), []
     for sig in (signal.SIGTERM, signal.SIGHUP):  # `finally` stops the servers (Prefect's runner exits so too)
@@ -142,7 +220,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         if args.no_server:
             if not os.environ.get("PREFECT_API_URL"):
-                raise ParamsError("--no-server needs PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+                raise InputError("--no-server needs PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
         else:
             procs.append(start_prefect_server(args.host, args.port, logs / "prefect-server.log"))
             os.environ["PREFECT_API_URL"] = f"http://{args.host}:{args.port}/api"
@@ -167,7 +245,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_mlflow_server(args: argparse.Namespace) -> int:
-    from causal_llm.servers import MlflowServerConfig, mlflow_server_command
+    from causal_llm.app.servers import MlflowServerConfig, mlflow_server_command
 
     cfg = MlflowServerConfig(args.host, args.port, args.backend_store_uri, args.artifacts_destination)
     cmd = mlflow_server_command(cfg)
@@ -177,7 +255,8 @@ def cmd_mlflow_server(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from causal_llm.compare import format_comparison, run_comparison
+    from causal_llm.compare import format_comparison
+    from causal_llm.ops.compare_runs import run_comparison
     from causal_llm.tracking import resolve_tracking_uri
 
     try:
@@ -205,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a param after the profile, e.g. --set finetune.base_model=org/model (repeatable)",
+        help="override a param after the profile, e.g. --set finetune.defaults.from=org/model (repeatable)",
     )
-    run.add_argument("--force", action="store_true", help="re-run every stage even if DVC finds it up to date")
+    run.add_argument("--force", action="store_true", help="re-run every node even if DVC finds it up to date")
+    run.add_argument("--no-tracking", action="store_true", help="run without MLflow (a null tracker; no registry)")
     run.set_defaults(func=cmd_run)
     serve = sub.add_parser("serve", help="start the Prefect server and MLflow server, and serve the deployments")
     serve.add_argument("--host", default="127.0.0.1", help="interface the servers bind to")
@@ -235,10 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--all", action="store_true", help="print breakdown rows too (they are always in the CSV)")
     cmp.add_argument("--no-log", action="store_true", help="do not log the comparison as an MLflow run")
     cmp.set_defaults(func=cmd_compare)
-    stage = sub.add_parser("stage", help="run one stage (what dvc.yaml calls)")
-    stage.add_argument("name")
+    stage = sub.add_parser("stage", help="run one node (what dvc.yaml calls): params, testbed, pretrain/baseline, ...")
+    stage.add_argument("node")
     stage.add_argument("--params", default="params.yaml", type=Path)
     stage.set_defaults(func=cmd_stage)
+    dvcy = sub.add_parser("dvc-yaml", help="rewrite dvc.yaml from params.yaml (one DVC stage per node)")
+    dvcy.add_argument("--params", default="params.yaml", type=Path)
+    dvcy.set_defaults(func=cmd_dvc_yaml)
+    methods = sub.add_parser("methods", help="list every registered method of every stage")
+    methods.set_defaults(func=cmd_methods)
     check = sub.add_parser("check", help="validate a params file and the inputs it names")
     check.add_argument("--params", default="params.yaml", type=Path)
     check.add_argument("--profile", default=None)
@@ -270,11 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stage"]:  # inside a lifecycle run: the warm runner forks the node (no imports here)
+        from causal_llm.ops.warm_runner import available, run_client
+
+        socket_path = available()
+        if socket_path is not None:
+            return run_client(socket_path, [sys.argv[0], *argv])
     args = build_parser().parse_args(argv)
     _quiet_env()
     try:
         return args.func(args)
-    except (ParamsError, CorpusError, BenchmarkFormatError, KeyError, LookupError) as err:
+    except (InputError, KeyError, LookupError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"causal-llm: error: {message}", file=sys.stderr)
         return 2

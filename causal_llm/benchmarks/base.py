@@ -18,11 +18,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from causal_llm.config import InputError
 from causal_llm.metrics import MetricRow, bootstrap
 from causal_llm.registry import Registry
 
 
-class BenchmarkFormatError(ValueError):
+class BenchmarkFormatError(InputError):
     """A benchmark file that cannot be used; the message names the file, line and expected format."""
 
 

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from causal_llm.benchmarks import cladder_gen, corr2cause_gen
 from causal_llm.benchmarks.base import file_hash
 from causal_llm.benchmarks.testbed import probe_rows
+from causal_llm.config import require
 from causal_llm.corpus import write_json, write_jsonl
 from causal_llm.testbed import bias_probes
+
+
+@dataclass(frozen=True)
+class BenchmarksConfig:
+    """Causal benchmarks generated with exact answers (data/benchmarks/), seeded by the top-level seed."""
+
+    cladder_models_per_family: int = 2  # Bayesian networks per graph family and story variant
+    corr2cause_graphs: int = 60
+    corr2cause_variables: list[int] = field(default_factory=lambda: [3, 4, 5])
+
+    def __post_init__(self) -> None:
+        require(self.cladder_models_per_family >= 1, "benchmarks.cladder_models_per_family must be >= 1")
+        require(self.corr2cause_graphs >= 1, "benchmarks.corr2cause_graphs must be >= 1")
+        require(
+            bool(self.corr2cause_variables) and all(3 <= n <= 5 for n in self.corr2cause_variables),
+            "benchmarks.corr2cause_variables must list sizes between 3 and 5 (all DAGs are enumerated)",
+        )
 
 
 def generator_configs(

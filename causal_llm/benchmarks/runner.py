@@ -221,6 +221,6 @@ def evaluate_benchmark(
 
 def headline(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The overall rows (no per-group breakdown): what a summary table shows."""
-    from causal_llm.report import is_headline
+    from causal_llm.metrics import is_headline
 
     return [m for m in metrics if is_headline(m["metric"])]

@@ -31,7 +31,7 @@ import numpy as np
 
 from causal_llm.benchmarks.base import BenchmarkFormat, Item, RowErrors, breakdown, register_format
 from causal_llm.benchmarks.crows_pairs import choice_matrix
-from causal_llm.cda import gender_swap
+from causal_llm.data.cda import gender_swap
 from causal_llm.metrics import MetricRow
 
 PRONOUNS = frozenset({"he", "she", "him", "her", "his", "hers", "himself", "herself"})

@@ -1,7 +1,7 @@
-"""Counterfactual data augmentation (CDA) and substitution (CDS) for gender.
+"""Counterfactual data augmentation (CDA) for gender, and the word swap CDS shares.
 
-Lu et al. 2019 and Webster et al. 2020 (CDA), Hall Maudslay et al. 2019 (CDS and the names
-intervention). Each word of a bias-attribute list is swapped with its counterpart: case is kept,
+Lu et al. 2019 and Webster et al. 2020 (CDA), Hall Maudslay et al. 2019 (the names intervention);
+definitions in docs/methods.md#cda. Each word of a bias-attribute list is swapped with its counterpart: case is kept,
 "her" becomes "his" (possessive) or "him" (object) by the word that follows, words inside other
 words are untouched, and first names swap through a paired name list.
 """
@@ -9,11 +9,10 @@ words are untouched, and first names swap through a paired name list.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import numpy as np
-
-from causal_llm.registry import Registry
+from causal_llm.data import DATA_METHODS
 
 # A subset of bias-bench's bias_attribute_words.json (gender), one pair a line.
 GENDER_PAIRS: tuple[tuple[str, str], ...] = (
@@ -174,24 +173,13 @@ def gender_swap(text: str) -> str:
     return "".join(out)
 
 
-AUGMENTERS: Registry[Callable[[Iterable[str], int], list[str]]] = Registry("augmenter")
+@dataclass(frozen=True)
+class CdaConfig:
+    """Two-sided CDA has no settings: every document is kept and its swapped copy added."""
 
 
-@AUGMENTERS.register("none")
-def no_augmentation(texts: Iterable[str], seed: int) -> list[str]:
-    return list(texts)
-
-
-@AUGMENTERS.register("cda_two_sided")
-def cda_two_sided(texts: Iterable[str], seed: int) -> list[str]:
+@DATA_METHODS.method("cda_two_sided", CdaConfig)
+def cda_two_sided(texts: Sequence[str], cfg: CdaConfig, seed: int) -> list[str]:
     """Two-sided CDA: every original document plus its gender-swapped copy."""
     texts = list(texts)
     return texts + [gender_swap(t) for t in texts]
-
-
-@AUGMENTERS.register("cds")
-def cds(texts: Iterable[str], seed: int) -> list[str]:
-    """CDS: each document replaced by its swapped copy with probability 0.5."""
-    texts = list(texts)
-    flips = np.random.default_rng(seed).random(len(texts)) < 0.5
-    return [gender_swap(t) if flip else t for t, flip in zip(texts, flips, strict=True)]

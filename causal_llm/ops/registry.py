@@ -1,8 +1,10 @@
-"""The model registry's gate: every stage model becomes a ``candidate``; ``champion`` moves only when
-the candidate's evaluation is no more biased than the champion's and its ability is within a tolerance.
+"""The model registry driver: every model variant becomes a ``candidate``; ``champion`` moves only
+when the candidate passes the gates (``causal_llm.gates``) against the current champion.
 
 The metrics a version was judged on are stored as its tags (``metric.<name>``), so a later candidate
 is compared with exactly the numbers that made the champion, whatever happened to the runs since.
+A registered version's artifact is the variant's self-contained bundle: ``models:/NAME@champion``
+alone loads it.
 """
 
 from __future__ import annotations
@@ -14,23 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from causal_llm.config import RegistryConfig
-from causal_llm.report import IDEALS
-
-REGISTERED_STAGES = ("pretrain", "finetune", "align")
-LOWER_IS_BETTER = {"perplexity", "likelihood_diff"}  # ability metrics where smaller is better
-_EPS = 1e-12  # identical retrains must pass "no worse" despite float noise in the last bit
-
-
-@dataclass(frozen=True)
-class GateCheck:
-    metric: str
-    kind: str  # "bias" (distance from the unbiased value) or "ability"
-    candidate: float | None
-    champion: float | None
-    limit: float | None  # the worst value the candidate may have
-    passed: bool
-    note: str = ""
+from causal_llm.gates import GateCheck, RegistryConfig, check_gates
+from causal_llm.lifecycle import MODEL_STAGES
 
 
 @dataclass(frozen=True)
@@ -51,53 +38,6 @@ def registered_name(cfg: RegistryConfig, profile: str, variant: str) -> str:
     """``pretrain/cda`` under profile smoke -> ``causal-llm-smoke-pretrain-cda``: one lineage per variant and
     profile, so a smoke model is never judged against a default-profile champion."""
     return f"{cfg.model_prefix}-{profile}-{variant.replace('/', '-')}"
-
-
-def check_gates(
-    candidate: Mapping[str, float], champion: Mapping[str, float], cfg: RegistryConfig
-) -> tuple[bool, list[GateCheck]]:
-    """Both gates, metric by metric. A metric the champion has and the candidate lacks fails; one
-    neither has is skipped (not every variant is scored on everything)."""
-    checks = [_bias_check(m, candidate.get(m), champion.get(m), cfg.bias_tolerance) for m in cfg.bias_metrics]
-    checks += [_ability_check(m, candidate.get(m), champion.get(m), cfg.ability_tolerance) for m in cfg.ability_metrics]
-    checks = [c for c in checks if c is not None]
-    return all(c.passed for c in checks), checks
-
-
-def _missing(metric: str, kind: str, cand: float | None, champ: float | None) -> GateCheck | None:
-    if cand is None and champ is None:
-        return None
-    if cand is None:
-        return GateCheck(metric, kind, None, champ, None, False, "the candidate was not scored on it")
-    return GateCheck(metric, kind, cand, None, None, True, "the champion has no value")
-
-
-def _bias_check(metric: str, cand: float | None, champ: float | None, tolerance: float) -> GateCheck | None:
-    if cand is None or champ is None:
-        return _missing(metric, "bias", cand, champ)
-    ideal = IDEALS[metric.rsplit("/", 1)[-1]]
-    limit = abs(champ - ideal) + tolerance
-    passed = abs(cand - ideal) <= limit + _EPS
-    return GateCheck(metric, "bias", cand, champ, limit, passed, f"|value - {ideal:g}| <= {limit:.4g}")
-
-
-def _ability_check(metric: str, cand: float | None, champ: float | None, tolerance: float) -> GateCheck | None:
-    if cand is None or champ is None:
-        return _missing(metric, "ability", cand, champ)
-    if metric.rsplit("/", 1)[-1] in LOWER_IS_BETTER:
-        limit = champ + abs(champ) * tolerance
-        return GateCheck(metric, "ability", cand, champ, limit, cand <= limit + _EPS, f"<= {limit:.4g}")
-    limit = champ - abs(champ) * tolerance
-    return GateCheck(metric, "ability", cand, champ, limit, cand >= limit - _EPS, f">= {limit:.4g}")
-
-
-def check_gate_metrics(cfg: RegistryConfig) -> None:
-    """Bias metrics need a known unbiased value to measure the distance from."""
-    for metric in cfg.bias_metrics:
-        if metric.rsplit("/", 1)[-1] not in IDEALS:
-            raise ValueError(
-                f"registry.bias_metrics: '{metric}' has no known unbiased value; use one of {', '.join(sorted(IDEALS))}"
-            )
 
 
 def variant_metrics(rows: Sequence[Mapping[str, Any]], variant: str, names: Sequence[str]) -> dict[str, float]:
@@ -133,8 +73,8 @@ def register_and_promote(
 ) -> list[Decision]:
     """Register each stage run's ``model`` artifact, alias it ``candidate``, and move ``champion`` when
     the gates pass. ``stage_runs`` are the lifecycle's child runs (tags ``stage`` and ``variant``).
-    ``lineage`` (per stage: what its models start from) keeps a model fine-tuned from one base from
-    being judged against a champion fine-tuned from another.
+    ``lineage`` (per variant: the chain of what it starts from) keeps a model fine-tuned from one base
+    from being judged against a champion fine-tuned from another.
 
     A model identical to the current candidate (same content hash) is not registered again.
     """
@@ -143,7 +83,7 @@ def register_and_promote(
     gate_names = [*cfg.bias_metrics, *cfg.ability_metrics]
     for run in stage_runs:
         variant = run["tags"].get("variant", "")
-        if run["tags"].get("stage") not in REGISTERED_STAGES or not (models_dir / variant).is_dir():
+        if run["tags"].get("stage") not in MODEL_STAGES or not (models_dir / variant).is_dir():
             continue
         name = registered_name(cfg, profile, variant)
         sha = folder_sha256(models_dir / variant)
@@ -163,7 +103,7 @@ def register_and_promote(
             "variant": variant,
             "source_run": run["run_id"],
             "model.sha256": sha,
-            "lineage": lineage.get(run["tags"]["stage"], ""),
+            "lineage": lineage.get(variant, ""),
             **{f"metric.{k}": f"{v:.10g}" for k, v in metrics.items()},
         }
         version = tracker.register_model(name, run["run_id"], "model", version_tags)
@@ -205,3 +145,40 @@ def format_decisions(decisions: Sequence[Decision]) -> str:
             champ = "-" if c.champion is None else f"{c.champion:.4g}"
             lines.append(f"{'':<{width}}    {mark} {c.kind:<7} {c.metric}: {cand} vs champion {champ} ({c.note})")
     return "\n".join(lines)
+
+
+def lineage_of(lc: Any, variant_id: str) -> str:
+    """``finetune/sft (sft) <- smollm2-135m-instruct``: the chain of what a model variant starts from,
+    with each step's method, so a champion is never replaced by a model made another way."""
+    chain, current = [], variant_id
+    while current in lc.by_id:
+        v = lc.params.variant(current)
+        chain.append(f"{v.id} ({v.method})")
+        current = v.starts_from[0] if v.starts_from else "testbed"
+        if current == "testbed":
+            break
+    if current not in lc.by_id:
+        chain.append(current)
+    return " <- ".join(chain)
+
+
+def register_models(tracker: Any, parent_id: str, lc: Any, tags: Mapping[str, str], out: Path) -> list[Decision]:
+    """Register the lifecycle's model variants and apply the promotion gates; the decisions go to
+    ``out`` (``promotion.{json,txt}``) and to the parent run as artifacts."""
+    from causal_llm.corpus import read_json, write_json
+    from causal_llm.dag import MODELS
+    from causal_llm.ops.provenance import git_commit
+
+    params = lc.params
+    if not params.registry.enabled:
+        return []
+    children = tracker.find_runs(f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=1000)
+    rows = read_json(Path(lc.by_id["report"].outs[0].path) / "results.json")
+    tags = {**tags, "lifecycle_run": parent_id, "profile": params.profile, "git.commit": git_commit()}
+    lineage = {v.id: lineage_of(lc, v.id) for v in params.variants() if v.stage in MODEL_STAGES}
+    decisions = register_and_promote(tracker, params.registry, params.profile, children, rows, MODELS, tags, lineage)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "promotion.json", [d.to_dict() for d in decisions])
+    (out / "promotion.txt").write_text(format_decisions(decisions) + "\n")
+    tracker.log_artifacts(parent_id, out, "registry")
+    return decisions

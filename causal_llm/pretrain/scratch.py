@@ -1,67 +1,47 @@
-"""Pre-training from scratch: a BPE tokenizer and a GPT-2-style model per corpus variant.
+"""Pre-training from scratch: a BPE tokenizer and a GPT-2-style model trained on one corpus.
 
-``pretrain_variant`` is one worker's whole job and runs the same in a test, in a benchmark without
-Ray, and inside a Ray Train worker (``causal_llm.distributed``), which passes rank, world size,
-a model wrapper (DDP) and a reporter.
+Every rank trains the same tokenizer (deterministic) and its shard of the blocks; rank 0 saves
+model and tokenizer. The loop checkpoints every ``training.checkpoint_every`` steps and resumes
+from the latest checkpoint after a kill (``causal_llm.training.loop``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
 
-import torch
+from causal_llm.models.tiny import TinyGPT2Config
+from causal_llm.pretrain import PRETRAIN_METHODS
+from causal_llm.training.config import TrainingConfig
 
-from causal_llm.config import PretrainConfig
-from causal_llm.models import TinyGPT2Spec, build_tiny_gpt2, save_model, train_tokenizer
-from causal_llm.train import LoopConfig, TrainResult, block_batches, pack_blocks, train_causal_lm
+
+def _pretrain_training() -> TrainingConfig:
+    return TrainingConfig(epochs=5, batch_size=16, lr=2e-3, warmup_steps=20, weight_decay=0.1, bf16=True)
 
 
 @dataclass(frozen=True)
-class PretrainJob:
-    variant: str
-    texts: Sequence[str]
+class ScratchConfig:
+    model: TinyGPT2Config = field(default_factory=TinyGPT2Config)
+    training: TrainingConfig = field(default_factory=_pretrain_training)
 
 
-def loop_config(cfg: PretrainConfig, seed: int) -> LoopConfig:
-    return LoopConfig(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=0.1,
-        bf16=cfg.bf16,
-        report_every=cfg.report_every,
-        seed=seed,
-    )
+@PRETRAIN_METHODS.method("scratch", ScratchConfig)
+def pretrain_from_scratch(ctx: Any, inputs: dict[str, Any], cfg: ScratchConfig, seed: int) -> dict[str, Any]:
+    """Tokenizer and GPT-2-style model trained from scratch on ``inputs["texts"]``."""
+    from causal_llm.models.loading import save_model
+    from causal_llm.models.tiny import build_tiny_gpt2, train_tokenizer
+    from causal_llm.training.loop import block_batches, pack_blocks, train_causal_lm
 
-
-def pretrain_variant(
-    job: PretrainJob,
-    cfg: PretrainConfig,
-    seed: int,
-    out_dir: str | Path | None = None,
-    rank: int = 0,
-    world: int = 1,
-    wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m,
-    report: Callable[[dict[str, float]], None] | None = None,
-    device: torch.device | None = None,
-) -> TrainResult:
-    """Train tokenizer and model on ``job.texts``; rank 0 saves both to ``out_dir``."""
-    tokenizer = train_tokenizer(list(job.texts), cfg.vocab_size)  # deterministic: every rank gets the same
-    spec = TinyGPT2Spec(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
-    model = build_tiny_gpt2(spec, tokenizer, seed).to(device or torch.device("cpu"))
-    trained = wrap(model)
-    blocks = pack_blocks(job.texts, tokenizer, cfg.block_size)
-    steps = len(blocks) // (cfg.batch_size * world)
-    result = train_causal_lm(
-        trained,
-        block_batches(blocks, cfg.batch_size, seed, rank, world),
-        steps,
-        loop_config(cfg, seed),
-        report,
-    )
-    if rank == 0 and out_dir is not None:
-        save_model(model, tokenizer, out_dir)
-    return result
+    texts = inputs["texts"]
+    tokenizer = train_tokenizer(list(texts), cfg.model.vocab_size)
+    model = build_tiny_gpt2(cfg.model, tokenizer, seed).to(ctx.device)
+    trained = ctx.wrap(model)
+    blocks = pack_blocks(texts, tokenizer, cfg.model.block_size)
+    steps = len(blocks) // (cfg.training.batch_size * ctx.world)
+    if steps == 0:
+        raise ValueError(f"{len(blocks)} blocks are fewer than one batch of {cfg.training.batch_size} per worker")
+    batches = block_batches(blocks, cfg.training.batch_size, seed, ctx.rank, ctx.world)
+    result = train_causal_lm(model, batches, steps, cfg.training, seed, ctx, trained)
+    if ctx.rank == 0:
+        save_model(model, tokenizer, ctx.output_dir)
+    return {**result.summary(), "losses": result.losses}

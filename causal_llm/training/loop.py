@@ -1,7 +1,11 @@
 """The plain PyTorch training loop shared by pre-training and SFT (nanoGPT-style, no Trainer).
 
-Runs single-process in tests; Ray wraps it at the edge (``causal_llm.distributed``) and passes a
-``report`` callback, the loop's only contact with the outside.
+Runs single-process in tests. Its only contact with the outside is a ``TrainContext``
+(``causal_llm.training.context``): rank, progress lines, and the checkpoint store, which is a local
+folder in tests and Ray Train's storage under Ray. Every ``checkpoint_every`` steps the whole
+training state is saved (trainable weights, optimizer, schedule, RNG, losses so far); a run that
+was killed resumes from the latest checkpoint and ends with the same numbers as one that was not,
+because the data order is a function of (seed, epoch) and the RNG state is restored with the rest.
 """
 
 from __future__ import annotations
@@ -15,20 +19,10 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from causal_llm.training.config import TrainingConfig
+from causal_llm.training.context import TrainContext, TrainState
+
 Batch = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    epochs: int
-    batch_size: int
-    lr: float
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    bf16: bool = False
-    report_every: int = 50
-    seed: int = 0
 
 
 @dataclass
@@ -36,11 +30,17 @@ class TrainResult:
     losses: list[float]
     steps: int
     tokens: int
-    seconds: float
+    seconds: float  # time in this process's loop (a resumed run counts only its own part)
+    resumed_from: int = 0  # the step a resumed run started at (0: from scratch)
+    started_at: float = 0.0  # wall clock (time.time()) when this process's loop started
 
     @property
     def tokens_per_second(self) -> float:
-        return self.tokens / max(self.seconds, 1e-9)
+        return self.tokens_this_run / max(self.seconds, 1e-9)
+
+    @property
+    def tokens_this_run(self) -> int:
+        return int(self.tokens * (self.steps - self.resumed_from) / max(self.steps, 1))
 
     def summary(self) -> dict[str, float]:
         k = max(1, len(self.losses) // 10)  # first and last tenth: one noisy batch does not decide
@@ -50,6 +50,9 @@ class TrainResult:
             "steps": float(self.steps),
             "tokens": float(self.tokens),
             "tokens_per_s": self.tokens_per_second,
+            "resumed_from_step": float(self.resumed_from),
+            "loop_started_at": self.started_at,
+            "loop_seconds": self.seconds,
         }
 
 
@@ -88,8 +91,11 @@ def sft_batches(
     batch_size: int,
     max_length: int,
     seed: int,
+    rank: int = 0,
+    world: int = 1,
 ) -> Callable[[int], Iterator[Batch]]:
-    """Prompt/response batches; the loss covers the response and its EOS, never the prompt."""
+    """Prompt/response batches; the loss covers the response and its EOS, never the prompt.
+    Under DDP each rank takes every ``world``-th example of the epoch's order (equal counts)."""
     encoded = []
     for prompt, response in pairs:
         p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -100,6 +106,7 @@ def sft_batches(
 
     def epoch_batches(epoch: int) -> Iterator[Batch]:
         order = np.random.default_rng(seed + epoch).permutation(len(encoded))
+        order = order[: len(order) // world * world][rank::world]
         for i in range(0, len(order), batch_size):
             chunk = [encoded[j] for j in order[i : i + batch_size]]
             width = max(len(ids) for ids, _ in chunk)
@@ -115,36 +122,58 @@ def sft_batches(
     return epoch_batches
 
 
+def lr_multiplier(cfg: TrainingConfig, total: int) -> Callable[[int], float]:
+    """Linear warm-up to ``lr``, then cosine or linear decay to ``min_lr_ratio * lr`` at ``total`` steps."""
+
+    def multiplier(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+        shape = 0.5 * (1 + math.cos(math.pi * progress)) if cfg.schedule == "cosine" else 1 - progress
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape
+
+    return multiplier
+
+
 def train_causal_lm(
     model: torch.nn.Module,
     batches: Callable[[int], Iterator[Batch]],
     steps_per_epoch: int,
-    cfg: LoopConfig,
-    report: Callable[[dict[str, float]], None] | None = None,
+    cfg: TrainingConfig,
+    seed: int,
+    ctx: TrainContext,
+    trained: torch.nn.Module | None = None,
 ) -> TrainResult:
-    """AdamW with linear warm-up and cosine decay; returns the loss of every step."""
+    """AdamW over ``model``'s trainable parameters; returns the loss of every step.
+
+    ``trained`` is what the forward pass runs (a DDP wrapper of ``model`` under several workers);
+    checkpoints hold ``model``'s trainable tensors, so they load the same whatever the wrapper.
+    """
+    trained = trained if trained is not None else model
     device = next(model.parameters()).device
-    params = [p for p in model.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = max(1, steps_per_epoch * cfg.epochs)
-
-    def lr_lambda(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-    torch.manual_seed(cfg.seed)
-    model.train()
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(cfg, total))
+    torch.manual_seed(seed)
     losses: list[float] = []
     tokens = 0
-    start = time.perf_counter()
-    for epoch in range(cfg.epochs):
-        for batch in batches(epoch):
+    state = ctx.restore()
+    if state is not None:  # resume: the same weights, optimiser moments, schedule, RNG and history
+        state.load_into(model, optimizer, scheduler)
+        losses, tokens = list(state.losses), state.tokens
+        ctx.log(f"resumed from the checkpoint at step {state.step} of {total}")
+    start_step = len(losses)
+    trained.train()
+    started, started_at = time.perf_counter(), time.time()
+    for epoch in range(start_step // max(1, steps_per_epoch), cfg.epochs):
+        for i, batch in enumerate(batches(epoch)):
+            if epoch * steps_per_epoch + i < start_step:
+                continue  # already trained before the interruption
             batch = {k: v.to(device) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss = model(**batch).loss
+                loss = trained(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
@@ -152,7 +181,11 @@ def train_causal_lm(
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
             tokens += int(batch["attention_mask"].sum())
-            if report is not None and len(losses) % cfg.report_every == 0:
-                report({"step": len(losses), "loss": float(np.mean(losses[-cfg.report_every :])), "epoch": epoch})
+            step = len(losses)
+            if step % cfg.report_every == 0:
+                ctx.log(f"step {step}/{total} loss {np.mean(losses[-cfg.report_every :]):.3f}")
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
+                ctx.save(TrainState.capture(model, optimizer, scheduler, step, losses, tokens))
     model.eval()
-    return TrainResult(losses, len(losses), tokens, time.perf_counter() - start)
+    trained.eval()
+    return TrainResult(losses, len(losses), tokens, time.perf_counter() - started, start_step, started_at)

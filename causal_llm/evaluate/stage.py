@@ -1,0 +1,68 @@
+"""One model's evaluation node: the testbed's bias, invariance and perplexity, and every benchmark
+in ``evaluate.benchmarks``, each metric with a bootstrap CI; per-item tables beside the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from causal_llm.corpus import write_json, write_jsonl
+from causal_llm.dag import Lifecycle, Model, Node, evaluate_dir
+from causal_llm.data.stage import log, read_stories
+from causal_llm.metrics import MetricRow
+from causal_llm.timing import timed
+
+
+def item_table(model: Model, benchmark: str) -> Path:
+    """Per-item results of one benchmark for one model (an MLflow artifact of its evaluate run)."""
+    return evaluate_dir(model) / "items" / f"{benchmark}.jsonl"
+
+
+def evaluate_one(model: Model, params: Any) -> dict[str, Any]:
+    import torch
+
+    from causal_llm.benchmarks.runner import evaluate_benchmark, load_benchmark
+    from causal_llm.data.cda import gender_swap
+    from causal_llm.evaluate.testbed_metrics import evaluate_model
+    from causal_llm.models.loading import describe_model, load_model, load_tokenizer
+    from causal_llm.testbed import bias_probes, generate_judgements
+
+    cfg, seed = params.evaluate, params.seed
+    benches = [load_benchmark(b, limit=cfg.benchmark_limit, sample_seed=seed) for b in cfg.benchmarks]
+    heldout = read_stories("heldout")
+    judgements = generate_judgements(heldout.iloc[: cfg.n_invariance], gender_swap)
+    texts = list(heldout["text"].iloc[: cfg.n_heldout])
+    net, tokenizer = load_model(model.ref), load_tokenizer(model.ref)
+    with timed("compute", f"evaluate/{model.label}"):
+        rows = evaluate_model(model.label, model.stage, net, tokenizer, bias_probes(), judgements, texts, cfg, seed)
+        param = next(net.parameters())
+        scorer = {
+            "model": describe_model(model.ref),
+            "dtype": str(param.dtype),
+            "device": str(param.device),
+            "batch_size": cfg.batch_size,
+            "seed": seed,
+            "torch": torch.__version__,
+        }
+        benchmark_results = []
+        for bench in benches:
+            result = evaluate_benchmark(
+                net, tokenizer, bench, scorer["model"], model.label, model.stage, cfg.batch_size, seed,
+                cfg.n_bootstrap, cfg.confidence,
+            )  # fmt: skip
+            # Rows are named by benchmark (two files of one format stay apart).
+            for m in result.metrics:
+                metric = f"{bench.name}/{m['metric'].split('/', 1)[1]}"
+                if not any(r.variant == m["variant"] and r.metric == metric for r in rows):
+                    rows.append(MetricRow(**{**{k: m[k] for k in MetricRow.__dataclass_fields__}, "metric": metric}))
+            benchmark_results.append({**result.to_dict(), "variant": model.label, "items": None})
+            write_jsonl(item_table(model, bench.name), result.items)
+    return {"rows": [r.to_dict() for r in rows], "scorer": scorer, "benchmarks": benchmark_results}
+
+
+def run(node: Node, lc: Lifecycle) -> None:
+    model = lc.model(node.resolved["model"]["ref"])
+    results = evaluate_one(model, lc.params)
+    write_json(evaluate_dir(model) / "results.json", results)
+    gap = next(r for r in results["rows"] if r["metric"] == "bias_gap")
+    log(node.id, f"bias_gap {gap['value']:+.3f} [{gap['ci_low']:+.3f}, {gap['ci_high']:+.3f}]")

@@ -1,0 +1,103 @@
+"""The model registry's gates, as pure functions of metric values: a candidate replaces the
+champion only when its bias is no worse and its ability is within a tolerance.
+
+What a metric's unbiased value is and which way is better come from ``causal_llm.metrics.METRICS``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from causal_llm.config import require
+from causal_llm.metrics import spec_for
+
+_EPS = 1e-12  # identical retrains must pass "no worse" despite float noise in the last bit
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """The MLflow model registry. Every stage's model becomes a version aliased ``candidate``; it moves
+    ``champion`` only when its evaluation passes both gates against the current champion."""
+
+    enabled: bool = True
+    model_prefix: str = "causal-llm"  # registered names: <prefix>-<profile>-<stage>-<variant>
+    # Bias gate: |value - ideal| may grow by at most bias_tolerance (absolute; 0 = no worse at all).
+    bias_metrics: list[str] = field(default_factory=lambda: ["bias_gap", "cf_flip_rate"])
+    bias_tolerance: float = 0.0
+    # Ability gate: may get worse by at most ability_tolerance, relative (0.05 = 5%).
+    ability_metrics: list[str] = field(default_factory=lambda: ["perplexity", "cladder_gen/accuracy"])
+    ability_tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        require(self.bias_tolerance >= 0, "registry.bias_tolerance must be >= 0")
+        require(0 <= self.ability_tolerance < 1, "registry.ability_tolerance must be in [0, 1)")
+        require(
+            bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.model_prefix)),
+            "registry.model_prefix must be letters, digits, '_', '.' or '-'",
+        )
+        for metric in self.bias_metrics:
+            spec = spec_for(metric)
+            require(
+                spec is not None and spec.ideal is not None,
+                f"registry.bias_metrics: '{metric}' has no known unbiased value; use a metric whose spec in "
+                "causal_llm.metrics.METRICS has an ideal (bias_gap, cf_flip_rate, stereotype_share, ...)",
+            )
+        for metric in self.ability_metrics:
+            spec = spec_for(metric)
+            require(
+                spec is not None and spec.better in ("higher", "lower"),
+                f"registry.ability_metrics: '{metric}' is not an ability metric (higher or lower is better)",
+            )
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    metric: str
+    kind: str  # "bias" (distance from the unbiased value) or "ability"
+    candidate: float | None
+    champion: float | None
+    limit: float | None  # the worst value the candidate may have
+    passed: bool
+    note: str = ""
+
+
+def check_gates(
+    candidate: Mapping[str, float], champion: Mapping[str, float], cfg: RegistryConfig
+) -> tuple[bool, list[GateCheck]]:
+    """Both gates, metric by metric. A metric the champion has and the candidate lacks fails; one
+    neither has is skipped (not every variant is scored on everything)."""
+    checks = [_bias_check(m, candidate.get(m), champion.get(m), cfg.bias_tolerance) for m in cfg.bias_metrics]
+    checks += [_ability_check(m, candidate.get(m), champion.get(m), cfg.ability_tolerance) for m in cfg.ability_metrics]
+    checks = [c for c in checks if c is not None]
+    return all(c.passed for c in checks), checks
+
+
+def _missing(metric: str, kind: str, cand: float | None, champ: float | None) -> GateCheck | None:
+    if cand is None and champ is None:
+        return None
+    if cand is None:
+        return GateCheck(metric, kind, None, champ, None, False, "the candidate was not scored on it")
+    return GateCheck(metric, kind, cand, None, None, True, "the champion has no value")
+
+
+def _bias_check(metric: str, cand: float | None, champ: float | None, tolerance: float) -> GateCheck | None:
+    if cand is None or champ is None:
+        return _missing(metric, "bias", cand, champ)
+    spec = spec_for(metric)
+    assert spec is not None and spec.ideal is not None  # RegistryConfig checked it
+    limit = spec.distance(champ) + tolerance
+    passed = spec.distance(cand) <= limit + _EPS
+    return GateCheck(metric, "bias", cand, champ, limit, passed, f"|value - {spec.ideal:g}| <= {limit:.4g}")
+
+
+def _ability_check(metric: str, cand: float | None, champ: float | None, tolerance: float) -> GateCheck | None:
+    if cand is None or champ is None:
+        return _missing(metric, "ability", cand, champ)
+    spec = spec_for(metric)
+    if spec is not None and spec.better == "lower":
+        limit = champ + abs(champ) * tolerance
+        return GateCheck(metric, "ability", cand, champ, limit, cand <= limit + _EPS, f"<= {limit:.4g}")
+    limit = champ - abs(champ) * tolerance
+    return GateCheck(metric, "ability", cand, champ, limit, cand >= limit - _EPS, f">= {limit:.4g}")

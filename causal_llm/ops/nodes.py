@@ -1,0 +1,64 @@
+"""Running one node of a lifecycle run: DVC decides and runs it, then its MLflow child run is logged.
+
+What the Prefect task of a node calls (``tasks/nodes.py``); tests call it directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from causal_llm.dag import Lifecycle
+from causal_llm.ops.dvc import dvc_repro
+from causal_llm.ops.runs import log_node, tracker_for
+from causal_llm.params import load_params
+
+_CACHE: dict[str, Lifecycle] = {}
+
+
+def current_lifecycle(params_file: str | Path = "params.yaml") -> Lifecycle:
+    """The lifecycle of ``params_file`` as it is now (cached by its content: tasks ask often)."""
+    text = Path(params_file).read_bytes()
+    key = f"{Path(params_file).resolve()}:{hashlib.sha256(text).hexdigest()}"
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = Lifecycle(load_params(params_file))
+    return _CACHE[key]
+
+
+def execute_node(
+    node_id: str,
+    parent_run_id: str | None,
+    tracking_uri: str,
+    experiment: str,
+    tags: Mapping[str, str],
+    force: bool = False,
+    params_file: str = "params.yaml",
+) -> bool:
+    """Reproduce ``node_id`` through DVC and log it; returns False when DVC found it up to date."""
+    lc = current_lifecycle(params_file)
+    node = lc.by_id[node_id]
+    ran = dvc_repro(node, force)
+    if parent_run_id:
+        log_node(tracker_for(tracking_uri, experiment), parent_run_id, node, lc, ran, tags)
+    return ran
+
+
+def node_plan(params_file: str = "params.yaml") -> list[dict[str, Any]]:
+    """The nodes and what each waits for: what the flows build their DAG from."""
+    return [
+        {"id": n.id, "stage": n.stage, "upstream": list(n.upstream), "trains": bool(n.resolved.get("trains"))}
+        for n in current_lifecycle(params_file).nodes
+    ]
+
+
+def share_cpus(parallel: int) -> int:
+    """Torch threads for each node that computes in its own process, so that ``parallel`` of them
+    share the machine's CPUs instead of fighting over them (torch's threads spin while they wait)."""
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // parallel)
+    os.environ["CAUSAL_LLM_THREADS"] = str(threads)  # inherited by dvc and the stage processes it runs
+    return threads

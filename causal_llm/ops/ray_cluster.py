@@ -1,0 +1,52 @@
+"""The lifecycle run's one Ray instance, shared by every training task.
+
+Without ``RAY_ADDRESS`` the run starts a local head in its own process (bound to 127.0.0.1) and
+exports its address, so every stage process DVC starts joins it instead of starting its own (a fit
+on a fresh instance costs the start-up of the whole instance again). With ``RAY_ADDRESS`` the run
+joins that cluster and starts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from causal_llm.ops.endpoints import check_ray
+from causal_llm.timing import record
+
+_STARTED: dict[str, str] = {}  # the address of the instance this process started (to stop it again)
+
+
+def start_ray(num_cpus: int | None = None) -> str:
+    """The address of the run's Ray instance: ``RAY_ADDRESS``, or a local head started here."""
+    address = os.environ.get("RAY_ADDRESS")
+    if address and address not in _STARTED.values():
+        check_ray(address)
+        return address
+    import ray
+
+    started = time.time()
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,  # each stage process is its own driver and shows its own workers' output
+        )
+    address = ray.get_runtime_context().gcs_address
+    _STARTED["address"] = address
+    os.environ["RAY_ADDRESS"] = address  # inherited by dvc and the stage processes it runs
+    record("ray-start", "lifecycle", started, time.time())
+    return address
+
+
+def stop_ray() -> None:
+    """Stop the instance ``start_ray`` started (a cluster named by the user is left alone)."""
+    address = _STARTED.pop("address", None)
+    if address is None:
+        return
+    import ray
+
+    ray.shutdown()
+    if os.environ.get("RAY_ADDRESS") == address:
+        del os.environ["RAY_ADDRESS"]

@@ -1,0 +1,89 @@
+"""A training variant as a Ray Train job: what the driver sends and what every worker runs.
+
+``run_method`` is the one function every training job calls on its workers: it rebuilds the
+variant's config from plain data, looks its method up in the stage's registry and runs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from causal_llm.config import build_config, to_dict
+from causal_llm.training.ray_edge import TrainJob
+
+ENTRY = "causal_llm.training.jobs:run_method"
+
+
+def run_method(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    from causal_llm.lifecycle import stage_spec
+
+    method = stage_spec(payload["stage"]).methods.get(payload["method"])
+    cfg = build_config(method.config, payload["config"], payload["node"])
+    return method.run(ctx, payload["inputs"], cfg, payload["seed"])
+
+
+def training_job(
+    variant: Any,
+    seed: int,
+    inputs: dict[str, Any],
+    reads: list[Path],
+    plugins: tuple[str, ...],
+    files: dict[str, dict[str, bytes]] | None = None,
+) -> TrainJob:
+    """The job of one training variant; ``reads`` (its corpus or base model) are part of its fingerprint."""
+    payload = {
+        "stage": variant.stage,
+        "method": variant.method,
+        "node": variant.id,
+        "config": to_dict(variant.config),
+        "seed": seed,
+        "inputs": inputs,
+    }
+    return TrainJob(variant.id, ENTRY, payload, plugins, tuple(str(p) for p in reads), files or {})
+
+
+def train_node(node: Any, lc: Any, inputs: dict[str, Any], reads: list[Path], files: dict | None = None) -> dict:
+    """Train one variant node on Ray Train and write its summary to ``reports/<stage>/<variant>/``."""
+    import time
+
+    from causal_llm.corpus import write_json
+    from causal_llm.dag import RAY_STORAGE, metrics_file, model_dir
+    from causal_llm.timing import record
+    from causal_llm.training.ray_edge import fit_on_ray, ray_storage
+
+    params = lc.params
+    variant = params.variant(node.id)
+    job = training_job(variant, params.seed, inputs, reads, params.plugins, files)
+    started = time.time()
+    summary = fit_on_ray(job, params.stages[variant.stage].settings.ray, model_dir(node.id), ray_storage(RAY_STORAGE))
+    record("ray-fit", node.id, started, time.time())
+    if summary.get("loop_started_at"):
+        loop_start = summary["loop_started_at"]
+        record("compute", node.id, loop_start, loop_start + summary["loop_seconds"], where="ray-worker")
+    write_json(metrics_file(node.id), summary)
+    return summary
+
+
+def model_inputs(lc: Any, variant: Any) -> tuple[dict[str, Any], list[Path], dict]:
+    """What a fine-tuning or alignment job starts from: the base model (shipped along when it is a
+    small local folder, for workers on other machines) and the testbed's training stories."""
+    from causal_llm.dag import TESTBED
+    from causal_llm.data.stage import read_stories
+    from causal_llm.models.loading import EMBED_LIMIT, folder_files
+
+    model = lc.model(variant.starts_from[0])
+    local = Path(model.ref)
+    base = str(local.resolve()) if local.is_dir() else model.ref
+    stories = read_stories("train")
+    inputs = {
+        "base": base,
+        "base_label": model.label if model.node else model.ref,
+        "node": variant.id,
+        "stories": stories.to_dict("records"),
+    }
+    files = {}
+    if local.is_dir() and sum(p.stat().st_size for p in local.rglob("*") if p.is_file()) <= EMBED_LIMIT:
+        files["base"] = folder_files(local)
+    reads = [TESTBED / "train.jsonl", *([local] if local.is_dir() else [])]
+    return inputs, reads, files
