@@ -162,7 +162,10 @@ def _error_path(message: str) -> str:
 
 def _variant_stage(name: str, raw: Any, layers: _Layers) -> StageParams:
     spec = stage_spec(name)
-    section = check_keys(spec.settings, raw, name, extra=("defaults", "variants"))
+    try:
+        section = check_keys(spec.settings, raw, name, extra=("defaults", "variants"))
+    except ParamsError as err:
+        raise _located(err, _error_path(str(err)), layers) from None
     settings_raw = {k: v for k, v in section.items() if k not in ("defaults", "variants")}
     try:
         settings = build_config(spec.settings, settings_raw, name)

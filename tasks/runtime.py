@@ -6,7 +6,7 @@ from prefect import task
 
 from causal_llm.ops.nodes import share_cpus
 from causal_llm.ops.ray_cluster import start_ray, stop_ray
-from causal_llm.ops.warm_runner import WarmRunner
+from causal_llm.ops.warm_runner import PRELOAD, WarmRunner
 
 _RUNNERS: dict[str, WarmRunner] = {}
 
@@ -29,7 +29,7 @@ def stop_ray_instance() -> None:
 @task(name="start-warm-runner")
 def start_warm_runner() -> str:
     """Forks every node's process from one that imported the stack once (see the module)."""
-    runner = WarmRunner(Path(".causal_llm/run"))
+    runner = WarmRunner(Path(".causal_llm/run"), (*PRELOAD, "causal_llm.app.cli"))
     _RUNNERS[runner.start()] = runner
     return runner.path
 

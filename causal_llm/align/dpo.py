@@ -12,6 +12,7 @@ which is reported to Ray; a resumed run continues from it (``Trainer.train(resum
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -103,7 +104,7 @@ def counterfactual_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[s
     return pairs[:n]
 
 
-def testbed_pairs(stories: Sequence[dict[str, Any]], n: int) -> list[dict[str, str]]:
+def pairs_from_stories(stories: Sequence[dict[str, Any]], n: int) -> list[dict[str, str]]:
     import pandas as pd
 
     from causal_llm.data.cda import gender_swap
@@ -148,13 +149,15 @@ def dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str
     from causal_llm.scoring import max_positions
 
     base_ref = inputs["base"]
-    pairs = testbed_pairs(inputs["stories"], cfg.n_pairs)
+    pairs = pairs_from_stories(inputs["stories"], cfg.n_pairs)
     tokenizer = load_tokenizer(base_ref)
     policy = load_model(base_ref, device=ctx.device)
     latest = ctx.latest_checkpoint()
     resume = latest / HF_CHECKPOINT if latest is not None and (latest / HF_CHECKPOINT).is_dir() else None
+    resumed_from = 0
     if resume is not None:
-        ctx.log(f"resumed from the checkpoint at {resume.name}")
+        resumed_from = int(json.loads((resume / "trainer_state.json").read_text())["global_step"])
+        ctx.log(f"resumed from the checkpoint at step {resumed_from}")
     with tempfile.TemporaryDirectory(prefix="dpo-") as tmp:
         args = cfg.to_trl(tmp, seed, policy.device.type == "cpu", min(cfg.max_length, max_positions(policy)))
         torch.manual_seed(seed)  # DPOTrainer draws the LoRA init before the Trainer seeds itself
@@ -178,7 +181,7 @@ def dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str
         "steps": float(trainer.state.global_step),
         "n_pairs": len(pairs),
         "losses": losses,
-        "resumed_from_step": float(int(resume.name.split("-")[-1]) if resume is not None else 0),
+        "resumed_from_step": float(resumed_from),
         "loop_started_at": started_at,
         "loop_seconds": seconds,
     }

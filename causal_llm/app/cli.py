@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
 
         socket_path = available()
         if socket_path is not None:
-            return run_client(socket_path, [sys.argv[0], *argv])
+            return run_client(socket_path, "causal_llm.app.cli:main", [sys.argv[0], *argv])
     args = build_parser().parse_args(argv)
     _quiet_env()
     try:

@@ -4,8 +4,8 @@ Each node DVC runs is a command, ``causal-llm stage NODE``; started cold, the pr
 (on 2 CPUs) importing torch, transformers, peft and the platform before the node's first line of
 work. During a lifecycle run, ``causal-llm stage`` hands its command to this server instead: the
 server imported all of that once, forks a child for each node, and the child runs exactly what the
-cold process would have (``causal_llm.app.cli.main``) with the client's arguments, working folder,
-environment and terminal (its stdin, stdout and stderr are passed over the socket). The client
+cold process would have (the entry point the client names, ``causal_llm.app.cli:main``) with the
+client's arguments, working folder, environment and terminal (its stdin, stdout and stderr are passed over the socket). The client
 waits and returns the child's exit status, so DVC sees what it always sees. Killing the client
 kills the child; killing the child fails the client. Without the server the command runs in its
 own process, unchanged.
@@ -39,7 +39,6 @@ PRELOAD = (
     "datasets",
     "ray",
     "ray.train.torch",
-    "causal_llm.app.cli",
     "causal_llm.dag",
     "causal_llm.params",
     "causal_llm.training.jobs",
@@ -88,11 +87,12 @@ def available() -> str | None:
     return path if path and Path(path).exists() else None
 
 
-def run_client(path: str, argv: list[str]) -> int:
-    """Hand ``argv`` to the server; returns the child's exit status (as a shell reports it)."""
+def run_client(path: str, entry: str, argv: list[str]) -> int:
+    """Have the server run ``entry`` (``module:function``, called with ``argv[1:]``) in a forked child;
+    returns the child's exit status, as a shell reports it."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(path)
-    _send(conn, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}, [0, 1, 2])
+    _send(conn, {"entry": entry, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}, [0, 1, 2])
     reply, _ = _recv(conn)
     if reply is None or "pid" not in reply:
         return 255
@@ -132,9 +132,8 @@ def _child(conn: socket.socket, listener: socket.socket, request: dict, fds: lis
         os.environ.pop(ENV, None)  # this process is the node: it runs the command itself
         _reread_ray_config()
         sys.argv = request["argv"]
-        from causal_llm.app.cli import main
-
-        code = main(request["argv"][1:])
+        module, _, function = request["entry"].partition(":")
+        code = getattr(importlib.import_module(module), function)(request["argv"][1:])
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except BaseException:  # noqa: BLE001 - the child must never return into the server's loop
@@ -230,15 +229,17 @@ def _reap(children: dict[int, socket.socket], selector: selectors.BaseSelector) 
 class WarmRunner:
     """The lifecycle run's server: started in the background, stopped with the run."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, preload: tuple[str, ...] = PRELOAD) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = str((folder / f"warm-{os.getpid()}.sock").resolve())
+        self.preload = preload
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> str:
         Path(self.path).unlink(missing_ok=True)
         # -P: the code this process imported, not a copy that happens to be in the working folder.
-        self.proc = subprocess.Popen([sys.executable, "-P", "-m", "causal_llm.ops.warm_runner", self.path])
+        command = [sys.executable, "-P", "-m", "causal_llm.ops.warm_runner", self.path, *self.preload]
+        self.proc = subprocess.Popen(command)
         os.environ[ENV] = self.path  # nodes started before the server is ready run in their own process
         return self.path
 
@@ -263,4 +264,4 @@ class WarmRunner:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], tuple(sys.argv[2:]) or PRELOAD)

@@ -14,10 +14,12 @@ import pytest
 import torch
 
 from causal_llm import testbed
-from causal_llm.cda import gender_swap
-from causal_llm.models import TinyGPT2Spec, build_tiny_gpt2, save_model, train_tokenizer
+from causal_llm.data.cda import gender_swap
+from causal_llm.models.loading import save_model
+from causal_llm.models.tiny import TinyGPT2Config, build_tiny_gpt2, train_tokenizer
+from tests.unit.helpers import story_records, tiny_sft_config
 
-SMALL_SPEC = TinyGPT2Spec(n_layer=1, n_head=2, n_embd=32, block_size=64)
+SMALL_SPEC = TinyGPT2Config(vocab_size=300, n_layer=1, n_head=2, n_embd=32, block_size=64)
 
 
 @contextlib.contextmanager
@@ -76,7 +78,7 @@ def single_thread():
 def make_tiny_model(tiny_tokenizer) -> Callable[..., torch.nn.Module]:
     """Factory: a fresh, randomly initialised 1-layer GPT-2 (eval mode) for the tiny tokenizer."""
 
-    def make(seed: int = 0, spec: TinyGPT2Spec = SMALL_SPEC, tokenizer=None) -> torch.nn.Module:
+    def make(seed: int = 0, spec: TinyGPT2Config = SMALL_SPEC, tokenizer=None) -> torch.nn.Module:
         return build_tiny_gpt2(spec, tokenizer or tiny_tokenizer, seed).eval()
 
     return make
@@ -117,19 +119,20 @@ def base_model_dir(tmp_path_factory, story_tokenizer) -> Path:
 
 @pytest.fixture(scope="session")
 def sft_examples(stories):
-    from causal_llm.finetune import instruction_examples
+    from causal_llm.finetune.sft import instruction_examples
 
     return instruction_examples(list(stories["text"]), list(stories["occupation_name"]), 16, 0)
 
 
 @pytest.fixture(scope="session")
-def sft_run(tmp_path_factory, base_model_dir, sft_examples):
-    """(adapter folder, TrainResult): a LoRA SFT adapter on the tiny base model (under a second)."""
-    from causal_llm.config import FinetuneConfig
-    from causal_llm.finetune import finetune_lora
+def sft_run(tmp_path_factory, base_model_dir, stories):
+    """(bundle folder, summary): a LoRA SFT bundle on the tiny base model (under a second)."""
+    from causal_llm.finetune.sft import sft
+    from causal_llm.training.context import LocalContext
 
-    cfg = FinetuneConfig(base_model=str(base_model_dir), n_examples=16, epochs=2, batch_size=8, lr=5e-3, max_length=64)
-    out = tmp_path_factory.mktemp("sft") / "adapter"
+    root = tmp_path_factory.mktemp("sft")
+    out = root / "bundle"
+    inputs = {"base": str(base_model_dir), "stories": story_records(stories), "node": "finetune/sft"}
     with one_torch_thread():
-        result = finetune_lora(str(base_model_dir), sft_examples, cfg, 0, out)
-    return out, result
+        summary = sft(LocalContext(out, root / "ckpt", quiet=True), inputs, tiny_sft_config(), 0)
+    return out, summary

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import pytest
 
-from causal_llm.align import counterfactual_pairs, preference_shift, train_dpo
-from causal_llm.config import AlignConfig
-from causal_llm.models import CHAIN_FILE, read_chain
+from causal_llm.align.dpo import DpoConfig, counterfactual_pairs, dpo, preference_shift, pairs_from_stories
+from causal_llm.models.loading import read_bundle
 from causal_llm.testbed import Judgement
+from causal_llm.training.config import TrainingConfig
+from causal_llm.training.context import LocalContext
+from tests.unit.helpers import Interrupted, KilledAfterCheckpoints, same_weights, story_records
 
 
 def judgement(i: int, causal: str, stereotyped: str) -> Judgement:
@@ -58,25 +58,46 @@ def test_pairs_from_testbed_judgements(judgements):
         assert j.causal != j.stereotyped
 
 
-def test_dpo_moves_the_policy_away_from_the_reference(tmp_path, sft_run, base_model_dir, judgements):
-    sft_dir, _ = sft_run
-    pairs = counterfactual_pairs(judgements, 16)
-    cfg = AlignConfig(n_pairs=16, batch_size=8, epochs=1, lr=5e-3, max_length=64)
-    out = tmp_path / "dpo"
-    result = train_dpo(str(sft_dir), pairs, cfg, 0, out)
+def dpo_config(**training):
+    loop = {"epochs": 1, "batch_size": 8, "lr": 5e-3, "report_every": 1, "checkpoint_every": 0, **training}
+    return DpoConfig(n_pairs=16, max_length=64, training=TrainingConfig(**loop))
 
-    assert read_chain(out) == (str(Path(base_model_dir).resolve()), [str(Path(sft_dir).resolve()), str(out.resolve())])
-    assert json.loads((out / CHAIN_FILE).read_text())["base_is_path"] is True
-    assert (out / "adapter_model.safetensors").is_file()
+
+def test_dpo_moves_the_policy_away_from_the_reference(tmp_path, sft_run, base_model_dir, stories):
+    sft_dir, _ = sft_run
+    out = tmp_path / "dpo"
+    inputs = {"base": str(sft_dir), "stories": story_records(stories), "node": "align/dpo_cf"}
+    result = dpo(LocalContext(out, tmp_path / "ckpt", quiet=True), inputs, dpo_config(), 0)
+
+    bundle = read_bundle(out)
+    assert bundle["base_ref"] == str((out / "base").resolve())  # the tiny base travels inside the bundle
+    assert len(bundle["adapter_dirs"]) == 2 and bundle["lineage"][-2:] == ["finetune/sft", "align/dpo_cf"]
+    assert (out / "adapters" / "01" / "adapter_model.safetensors").is_file()
     assert result["steps"] == 2.0  # 16 pairs, batch 8, one epoch
     # the LoRA policy starts equal to the reference, so the first DPO loss is log 2
     assert result["loss_first"] == pytest.approx(math.log(2), abs=1e-3)
     assert result["mean_abs_logratio_shift"] > 0
     assert result["margin_policy"] > result["margin_reference"]  # chosen answers gained on rejected ones
 
+    pairs = pairs_from_stories(inputs["stories"], 16)
     again = preference_shift(str(sft_dir), str(out), pairs)
     assert again["mean_abs_logratio_shift"] == pytest.approx(result["mean_abs_logratio_shift"], abs=1e-6)
     same = preference_shift(str(sft_dir), str(sft_dir), pairs)
     assert same["mean_abs_logratio_shift"] == pytest.approx(0.0, abs=1e-9)
-    assert same["margin_policy"] == pytest.approx(same["margin_reference"])
     assert same["margin_reference"] == pytest.approx(result["margin_reference"])
+
+
+def test_dpo_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path, sft_run, stories):
+    """The Hugging Face trainer's checkpoint is reported to the context; a second run picks it up."""
+    sft_dir, _ = sft_run
+    inputs = {"base": str(sft_dir), "stories": story_records(stories), "node": "align/dpo_cf"}
+    cfg = dpo_config(checkpoint_every=1, epochs=2)
+    whole = dpo(LocalContext(tmp_path / "whole", tmp_path / "ckpt-whole", quiet=True), inputs, cfg, 0)
+
+    killed = KilledAfterCheckpoints(tmp_path / "part", tmp_path / "ckpt", quiet=True, after=2)
+    with pytest.raises(Interrupted):
+        dpo(killed, inputs, cfg, 0)
+    resumed = dpo(LocalContext(tmp_path / "part", tmp_path / "ckpt", quiet=True), inputs, cfg, 0)
+    assert resumed["resumed_from_step"] == 2.0
+    assert resumed["losses"] == pytest.approx(whole["losses"], abs=1e-6)
+    assert same_weights(tmp_path / "whole" / "adapters" / "01", tmp_path / "part" / "adapters" / "01")

@@ -15,7 +15,8 @@ from causal_llm.benchmarks.stereoset import StereoSet, fill_blank, icat
 from causal_llm.benchmarks.winobias import WinoBias, gap_row, parse_line
 from causal_llm.metrics import bootstrap
 from causal_llm.scoring import loglikelihoods
-from causal_llm.train import LoopConfig, sft_batches, train_causal_lm
+from causal_llm.training.loop import sft_batches
+from tests.unit.helpers import train_plain
 
 BOOT = {"n_resamples": 200, "confidence": 0.9, "seed": 3}
 
@@ -520,8 +521,10 @@ def trained_model(make_tiny_model, tiny_tokenizer, sentences, single_thread):
         model = make_tiny_model(seed=0)
         pairs = [("", s) for s in sentences]
         per_epoch = -(-len(pairs) // 10)
-        cfg = LoopConfig(epochs=-(-150 // per_epoch), batch_size=10, lr=1e-2, warmup_steps=10, seed=0)
-        result = train_causal_lm(model, sft_batches(pairs, tiny_tokenizer, 10, 64, 0), per_epoch, cfg)
+        batches = sft_batches(pairs, tiny_tokenizer, 10, 64, 0)
+        result = train_plain(
+            model, batches, per_epoch, epochs=-(-150 // per_epoch), batch_size=10, lr=1e-2, warmup_steps=10
+        )
     assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5]) - 1.0
     return model
 

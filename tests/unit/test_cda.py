@@ -1,11 +1,14 @@
-"""Counterfactual data augmentation: the gender swap and the registered augmenters."""
+"""Counterfactual data augmentation: the gender swap and the registered data methods."""
 
 from __future__ import annotations
 
 import pytest
 
 from causal_llm import testbed
-from causal_llm.cda import AUGMENTERS, NAME_PAIRS, gender_swap
+from causal_llm.data import DATA_METHODS
+from causal_llm.data.cda import NAME_PAIRS, CdaConfig, gender_swap
+from causal_llm.data.cds import CdsConfig
+from causal_llm.data.identity import IdentityConfig
 from causal_llm.testbed import FEMALE, MALE, NAMES
 
 
@@ -98,8 +101,12 @@ def test_upper_case_possessive():
 TEXTS = [f"Story {i}: she met Mary and her friend." for i in range(400)]
 
 
+def run(method: str, texts, cfg, seed: int = 0) -> list[str]:
+    return DATA_METHODS.get(method).run(texts, cfg, seed)
+
+
 def test_cda_two_sided_doubles_the_corpus():
-    out = AUGMENTERS.get("cda_two_sided")(TEXTS[:10], 0)
+    out = run("cda_two_sided", TEXTS[:10], CdaConfig())
     assert len(out) == 20
     assert out[:10] == TEXTS[:10]
     assert out[10:] == [gender_swap(t) for t in TEXTS[:10]]
@@ -107,21 +114,23 @@ def test_cda_two_sided_doubles_the_corpus():
 
 
 def test_cds_swaps_about_half_and_is_seeded():
-    cds = AUGMENTERS.get("cds")
-    out = cds(TEXTS, 0)
+    out = run("cds", TEXTS, CdsConfig())
     assert len(out) == len(TEXTS)
     swapped = [o != t for o, t in zip(out, TEXTS, strict=True)]
     assert all(o in (t, gender_swap(t)) for o, t in zip(out, TEXTS, strict=True))
     assert 0.4 < sum(swapped) / len(TEXTS) < 0.6
-    assert cds(TEXTS, 0) == out
-    assert cds(TEXTS, 1) != out
+    assert run("cds", TEXTS, CdsConfig()) == out
+    assert run("cds", TEXTS, CdsConfig(), seed=1) != out
+    rare = run("cds", TEXTS, CdsConfig(probability=0.1))
+    assert 0.05 < sum(o != t for o, t in zip(rare, TEXTS, strict=True)) / len(TEXTS) < 0.15
 
 
-def test_none_augmenter_is_the_identity():
-    assert AUGMENTERS.get("none")(iter(TEXTS[:3]), 0) == TEXTS[:3]
+def test_identity_is_the_corpus_unchanged():
+    assert run("identity", TEXTS[:3], IdentityConfig()) == TEXTS[:3]
 
 
-def test_registered_augmenters_and_unknown_name():
-    assert {"none", "cda_two_sided", "cds"} <= set(AUGMENTERS.names())
+def test_registered_data_methods_and_an_unknown_name():
+    assert {"identity", "cda_two_sided", "cds"} <= set(DATA_METHODS.names())
+    assert DATA_METHODS.get("cds").config is CdsConfig
     with pytest.raises(KeyError, match="Did you mean 'cda_two_sided'"):
-        AUGMENTERS.get("cda_two_side")
+        DATA_METHODS.get("cda_two_side")

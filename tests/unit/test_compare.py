@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from causal_llm.compare import compare, format_comparison, load_runs, run_comparison, write_comparison
+from causal_llm.compare import compare, format_comparison, write_comparison
+from causal_llm.ops.compare_runs import load_runs, run_comparison
 from causal_llm.tracking import MlflowTracker, metrics_with_ci
 
 TESTBED, BENCHMARKS = "a1" * 16 + ".dir", "b2" * 16 + ".dir"

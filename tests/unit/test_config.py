@@ -1,285 +1,199 @@
-"""params.yaml loading: unknown keys, wrong types, profiles and validation, with the field's path."""
+"""params.yaml: variants validated recursively against their method's config, with dotted paths."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
 
-from causal_llm.config import (
-    DataConfig,
-    ParamsError,
-    PretrainConfig,
-    load_params,
-    params_from_dict,
-)
+from causal_llm.config import ParamsError, build_config, deep_merge
+from causal_llm.finetune.sft import SftConfig
+from causal_llm.params import load_params, params_from_dict
+from causal_llm.pretrain.scratch import ScratchConfig
+from causal_llm.training.config import RayScalingConfig
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+BASE = yaml.safe_load(REPO_PARAMS.read_text())
 
 
-def write(tmp_path: Path, raw: dict | str) -> Path:
-    path = tmp_path / "params.yaml"
-    path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw))
-    return path
+def raw(**changes) -> dict:
+    """The repository's params with ``changes`` deep-merged on top (``None`` deletes a mapping key)."""
+    return deep_merge(copy.deepcopy(BASE), changes)
 
 
-def load_error(tmp_path: Path, raw: dict | str, profile: str | None = None) -> str:
-    path = write(tmp_path, raw)
+def error(mapping: dict, profile: str | None = None) -> str:
     with pytest.raises(ParamsError) as info:
-        load_params(path, profile)
+        params_from_dict(mapping, "params.yaml", profile)
     return str(info.value)
 
 
-# --- values that load --------------------------------------------------------------------------
+# --- what loads ------------------------------------------------------------------------------------
 
 
-def test_values_from_the_file_reach_the_configs(tmp_path):
-    path = write(
-        tmp_path,
-        {
-            "seed": 7,
-            "data": {"n_stories": 123, "spurious_strength": 0.75},
-            "pretrain": {"n_layer": 3, "lr": 1},  # an int where a float is expected is fine (YAML)
-            "infer": {"strategies": ["direct"]},
-        },
+@pytest.mark.parametrize("profile", ["default", "smoke"])
+def test_the_repository_params_load_under_every_profile(profile):
+    params = load_params(REPO_PARAMS, profile)
+    assert params.profile == profile
+    assert {v.id for v in params.variants()} >= {"data/original", "data/cda", "pretrain/baseline", "finetune/sft"}
+    for v in params.variants():
+        assert v.method_spec().config is type(v.config)  # every variant's config is its method's dataclass
+
+
+def test_defaults_reach_every_variant_and_a_variant_overrides_them():
+    params = params_from_dict(raw(pretrain={"variants": {"cda": {"training": {"lr": 0.5}}}}), "params.yaml")
+    base, cda = params.variant("pretrain/baseline").config, params.variant("pretrain/cda").config
+    assert isinstance(base, ScratchConfig)
+    assert base.training.lr == BASE["pretrain"]["defaults"]["training"]["lr"]
+    assert cda.training.lr == 0.5 and cda.training.epochs == base.training.epochs  # only lr differs
+    assert base.model.n_layer == BASE["pretrain"]["defaults"]["model"]["n_layer"]
+    assert params.variant("pretrain/cda").starts_from == ("data/cda",)
+    assert params.variant("pretrain/cda").baseline == "baseline"
+
+
+def test_a_profile_and_overrides_apply_in_order():
+    mapping = raw(
+        overrides={"pretrain": {"defaults": {"training": {"epochs": 9}}}, "seed": 3},
+        profile="smoke",
     )
-    params = load_params(path)
-    assert params.seed == 7
-    assert params.profile == "default"
-    assert params.source == str(path)
-    assert params.data.n_stories == 123
-    assert params.data.spurious_strength == 0.75
-    assert params.data.heldout_fraction == DataConfig().heldout_fraction  # untouched default
-    assert params.pretrain.n_layer == 3
-    assert params.pretrain.lr == 1
-    assert params.infer.strategies == ["direct"]
-    assert params.to_dict()["data"]["n_stories"] == 123
+    params = params_from_dict(mapping, "params.yaml")
+    sft = params.variant("finetune/sft")
+    assert sft.starts_from == ("pretrain/baseline",)  # the smoke profile
+    assert params.variant("pretrain/baseline").config.training.epochs == 9  # overrides beat the profile
+    assert params.variant("pretrain/baseline").config.model.n_embd == 64  # the profile
+    assert params.seed == 3
+    assert isinstance(sft.config, SftConfig) and sft.config.training.epochs == 2
 
 
-def test_empty_file_gives_the_defaults(tmp_path):
-    params = load_params(write(tmp_path, ""))
-    assert params.data == DataConfig()
-    assert params.pretrain == PretrainConfig()
-    assert params.seed == 0
+def test_null_removes_a_variant_and_a_profile_can_add_one():
+    mapping = raw(profiles={"lean": {"infer": {"variants": {"causal_graph": None}}, "data": {"variants": {
+        "cds": {"method": "cds", "probability": 0.25}}}}})  # fmt: skip
+    params = params_from_dict(mapping, "params.yaml", "lean")
+    assert [v.name for v in params.variants("infer")] == ["direct"]
+    assert params.variant("data/cds").config.probability == 0.25
 
 
-# --- unknown keys and wrong types --------------------------------------------------------------
-
-
-def test_unknown_key_names_the_path_and_the_closest_key(tmp_path):
-    msg = load_error(tmp_path, {"data": {"n_storie": 60}})
-    assert "data.n_storie" in msg
-    assert "Did you mean 'n_stories'" in msg
-
-
-def test_unknown_key_without_a_close_match_lists_the_valid_keys(tmp_path):
-    msg = load_error(tmp_path, {"pretrain": {"zzzzzz": 1}})
-    assert "pretrain.zzzzzz" in msg
-    assert "Did you mean" not in msg
-    assert "vocab_size" in msg and "n_layer" in msg
-
-
-def test_string_for_an_int_names_the_field_and_the_type(tmp_path):
-    msg = load_error(tmp_path, {"pretrain": {"epochs": "three"}})
-    assert "pretrain.epochs" in msg
-    assert "expected int" in msg
-    assert "str" in msg and "'three'" in msg
-
-
-def test_bool_for_an_int_is_rejected(tmp_path):
-    msg = load_error(tmp_path, {"pretrain": {"n_layer": True}})
-    assert "pretrain.n_layer" in msg
-    assert "expected int" in msg
-    assert "bool" in msg
-
-
-def test_bool_for_a_float_is_rejected(tmp_path):
-    msg = load_error(tmp_path, {"finetune": {"lr": False}})
-    assert "finetune.lr" in msg
-    assert "expected float" in msg
-
-
-def test_float_for_an_int_is_rejected(tmp_path):
-    msg = load_error(tmp_path, {"evaluate": {"n_bootstrap": 100.5}})
-    assert "evaluate.n_bootstrap" in msg
-    assert "expected int" in msg
-
-
-def test_optional_and_list_types(tmp_path):
-    msg = load_error(tmp_path, {"data": {"corpus_file": 3}})
-    assert "data.corpus_file" in msg and "str" in msg and "None" in msg
-    msg = load_error(tmp_path, {"infer": {"strategies": ["direct", 2]}})
-    assert "infer.strategies" in msg and "expected list" in msg
-    msg = load_error(tmp_path, {"infer": {"strategies": "direct"}})
-    assert "infer.strategies" in msg and "got str" in msg
-    # None is a valid optional value
-    assert load_params(write(tmp_path, {"data": {"corpus_file": None}})).data.corpus_file is None
-    assert load_params(write(tmp_path, {"data": {"corpus_file": "x.jsonl"}})).data.corpus_file == "x.jsonl"
-
-
-def test_section_that_is_not_a_mapping(tmp_path):
-    msg = load_error(tmp_path, {"data": [1, 2]})
-    assert "data" in msg and "mapping" in msg
-
-
-def test_unknown_top_level_key_with_hint(tmp_path):
-    msg = load_error(tmp_path, {"pretrian": {"epochs": 1}})
-    assert "unknown top-level key 'pretrian'" in msg
-    assert "Did you mean 'pretrain'" in msg
-
-
-def test_seed_must_be_an_int(tmp_path):
-    msg = load_error(tmp_path, {"seed": "zero"})
-    assert "seed" in msg and "expected int" in msg
-
-
-def test_missing_file_and_bad_yaml(tmp_path):
-    with pytest.raises(ParamsError, match="not found"):
-        load_params(tmp_path / "nope.yaml")
-    msg = load_error(tmp_path, "data: {n_stories: [1, 2\n")
-    assert "not valid YAML" in msg
-    msg = load_error(tmp_path, "- a\n- b\n")
-    assert "top level must be a mapping" in msg
-
-
-# --- profiles ----------------------------------------------------------------------------------
-
-BASE = {
-    "profile": "default",
-    "data": {"n_stories": 100, "spurious_strength": 0.8},
-    "pretrain": {"n_layer": 2, "epochs": 4},
-    "profiles": {"smoke": {"data": {"n_stories": 60}, "pretrain": {"epochs": 1}, "seed": 3}},
-}
-
-
-def test_profile_overrides_are_applied_on_top_of_the_sections(tmp_path):
-    path = write(tmp_path, BASE)
-    default = load_params(path)
-    assert default.profile == "default"
-    assert default.data.n_stories == 100
-    assert default.pretrain.epochs == 4
-    assert default.seed == 0
-
-    smoke = load_params(path, "smoke")
-    assert smoke.profile == "smoke"
-    assert smoke.data.n_stories == 60
-    assert smoke.pretrain.epochs == 1
-    assert smoke.seed == 3
-    # a deep merge: keys the profile does not name keep the section's value
-    assert smoke.data.spurious_strength == 0.8
-    assert smoke.pretrain.n_layer == 2
-
-
-def test_active_profile_from_the_file(tmp_path):
-    params = load_params(write(tmp_path, {**BASE, "profile": "smoke"}))
-    assert params.profile == "smoke"
-    assert params.data.n_stories == 60
-    # the argument wins over the file
-    assert load_params(write(tmp_path, {**BASE, "profile": "smoke"}), "default").data.n_stories == 100
-
-
-def test_unknown_profile_with_hint(tmp_path):
-    msg = load_error(tmp_path, BASE, profile="smok")
-    assert "unknown profile 'smok'" in msg
-    assert "Did you mean 'smoke'" in msg
-    msg = load_error(tmp_path, {**BASE, "profile": "smoek"})
-    assert "unknown profile 'smoek'" in msg and "smoke" in msg
-
-
-def test_error_inside_a_profile_names_the_profile_path(tmp_path):
-    raw = {**BASE, "profiles": {"smoke": {"data": {"n_storie": 60}}}}
-    msg = load_error(tmp_path, raw, profile="smoke")
-    assert "profiles.smoke.data.n_storie" in msg
-    assert "Did you mean 'n_stories'" in msg
-
-    raw = {**BASE, "profiles": {"smoke": {"pretrain": {"epochs": "one"}}}}
-    msg = load_error(tmp_path, raw, profile="smoke")
-    assert "profiles.smoke.pretrain.epochs" in msg and "expected int" in msg
-
-
-def test_unknown_section_inside_a_profile(tmp_path):
-    raw = {**BASE, "profiles": {"smoke": {"dat": {"n_stories": 60}}}}
-    msg = load_error(tmp_path, raw, profile="smoke")
-    assert "profiles.smoke.dat" in msg
-    assert "Did you mean 'data'" in msg
-
-
-# --- __post_init__ validation ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "section", "field"),
-    [
-        ({"data": {"spurious_strength": 1.5}}, "data", "spurious_strength"),
-        ({"data": {"n_stories": 10}}, "data", "n_stories"),
-        ({"pretrain": {"n_embd": 30, "n_head": 4}}, "pretrain", "n_embd"),
-        ({"pretrain": {"vocab_size": 100}}, "pretrain", "vocab_size"),
-        ({"align": {"beta": 0}}, "align", "beta"),
-        ({"evaluate": {"confidence": 1.0}}, "evaluate", "confidence"),
-        ({"infer": {"strategies": []}}, "infer", "strategies"),
-    ],
-)
-def test_post_init_validation_names_the_section(tmp_path, raw, section, field):
-    msg = load_error(tmp_path, raw)
-    assert f"{section}." in msg
-    assert field in msg
-
-
-def test_post_init_validation_applies_after_the_profile_merge(tmp_path):
-    raw = {**BASE, "profiles": {"smoke": {"data": {"spurious_strength": 1.5}}}}
-    assert load_params(write(tmp_path, raw)).data.spurious_strength == 0.8  # inactive: fine
-    msg = load_error(tmp_path, raw, profile="smoke")
-    assert "data.spurious_strength" in msg
-
-
-def test_configs_are_frozen():
-    cfg = DataConfig()
+def test_nested_configs_are_frozen_dataclasses_with_the_file_types():
+    ray = build_config(RayScalingConfig, {"num_workers": 2, "placement_strategy": "PACK"}, "pretrain.ray")
+    assert ray == RayScalingConfig(num_workers=2, placement_strategy="PACK")
+    cfg = build_config(ScratchConfig, {"training": {"lr": 1}}, "x")  # YAML writes 1 for 1.0
+    assert cfg.training.lr == 1.0 and isinstance(cfg.training.lr, float)
     with pytest.raises(AttributeError):
-        cfg.n_stories = 1  # type: ignore[misc]
+        cfg.training.lr = 2.0  # type: ignore[misc]
 
 
-# --- the repository's own params.yaml ----------------------------------------------------------
+# --- errors name the dotted path, the fix, and what was meant --------------------------------------
 
 
-def test_repo_params_load_for_default_and_smoke():
-    raw = yaml.safe_load(REPO_PARAMS.read_text())
-    default = load_params(REPO_PARAMS, "default")
-    smoke = load_params(REPO_PARAMS, "smoke")
-    assert default.profile == "default" and smoke.profile == "smoke"
-    # default: every value written in a section is the loaded value
-    default_dict = default.to_dict()
-    for section, values in raw.items():
-        if section in ("profile", "profiles", "seed", "overrides"):
-            continue
-        for key, value in values.items():
-            assert default_dict[section][key] == value, f"{section}.{key}"
-    # smoke: the profile's overrides win, everything else comes from the sections
-    overrides = raw["profiles"]["smoke"]
-    assert overrides, "the smoke profile overrides something"
-    smoke_dict = smoke.to_dict()
-    for section, values in overrides.items():
-        if section == "seed":
-            continue
-        for key, value in values.items():
-            assert smoke_dict[section][key] == value, f"profiles.smoke.{section}.{key}"
-    differing = [
-        (s, k) for s in overrides if s != "seed" for k in overrides[s] if default_dict[s][k] != smoke_dict[s][k]
-    ]
-    assert differing, "the smoke profile changes at least one value"
+def test_an_unknown_key_in_defaults_is_named_there_with_a_hint():
+    msg = error(raw(pretrain={"defaults": {"training": {"epoch": 3}}}))
+    assert msg.startswith("params.yaml.pretrain.defaults.training.epoch: unknown key.")
+    assert "Did you mean 'epochs'?" in msg
 
 
-def test_params_from_dict_matches_load_params(tmp_path):
-    path = write(tmp_path, BASE)
-    assert params_from_dict(dict(BASE), str(path), "smoke") == load_params(path, "smoke")
+def test_an_unknown_key_in_a_variant_is_named_there():
+    msg = error(raw(finetune={"variants": {"cf_sft": {"lora": {"alhpa": 4}}}}))
+    assert msg.startswith("params.yaml.finetune.variants.cf_sft.lora.alhpa: unknown key.")
+    assert "Did you mean 'alpha'?" in msg
 
 
-def test_profile_that_is_not_a_mapping_is_a_params_error(tmp_path):
-    raw = {**BASE, "profiles": {"smoke": ["data"]}}
-    msg = load_error(tmp_path, raw, profile="smoke")
-    assert "profiles.smoke" in msg
+def test_a_wrong_type_names_the_field_and_the_type():
+    msg = error(raw(pretrain={"defaults": {"training": {"epochs": "three"}}}))
+    assert "pretrain.defaults.training.epochs: expected int, got str ('three')" in msg
 
 
-def test_list_item_type_error_names_the_item_type(tmp_path):
-    msg = load_error(tmp_path, {"infer": {"strategies": ["direct", 2]}})
-    assert "list[str]" in msg
+def test_a_config_check_failure_names_the_variant():
+    msg = error(raw(pretrain={"defaults": {"model": {"n_embd": 30, "n_head": 4}}}))
+    assert msg.startswith("params.yaml.pretrain.defaults.model: model.n_embd must be divisible by model.n_head")
+    assert "(for variant 'baseline', method 'scratch')" in msg
+
+
+def test_a_literal_choice_lists_the_options_and_the_closest():
+    msg = error(raw(pretrain={"ray": {"placement_strategy": "SPRED"}}))
+    assert "pretrain.ray.placement_strategy: 'SPRED' is not one of" in msg and "Did you mean 'SPREAD'?" in msg
+
+
+def test_an_unknown_method_names_the_registry():
+    msg = error(raw(data={"variants": {"cda": {"method": "cda_two_sidd"}}}))
+    assert "data.variants.cda.method: unknown data method 'cda_two_sidd'. Did you mean 'cda_two_sided'?" in msg
+
+
+def test_a_variant_without_a_method_says_which_exist():
+    msg = error(raw(data={"variants": {"cda": {"method": None}}}))
+    assert "data.variants.cda: needs `method:`" in msg and "cda_two_sided" in msg
+
+
+def test_from_must_name_an_upstream_variant():
+    msg = error(raw(pretrain={"variants": {"cda": {"from": "data/cdaa"}}}))
+    assert "pretrain.variants.cda.from: 'data/cdaa' is not a variant. Did you mean 'data/cda'?" in msg
+    msg = error(raw(pretrain={"variants": {"cda": {"from": "finetune/sft"}}}))
+    assert "pretrain variants cannot start from finetune" in msg
+    msg = error(raw(pretrain={"variants": {"cda": {"from": None}}}))
+    assert "pretrain.variants.cda.from: say what the variant starts from (data/<variant>)" in msg
+
+
+def test_variants_that_start_from_each_other_in_a_cycle_are_refused():
+    mapping = raw(
+        align={"variants": {"a": {"method": "dpo", "from": "align/b"}, "b": {"method": "dpo", "from": "align/a"}}}
+    )
+    assert "cycle" in error(mapping)
+
+
+def test_a_baseline_must_be_another_variant_of_the_stage():
+    msg = error(raw(finetune={"variants": {"cf_sft": {"baseline": "sfft"}}}))
+    assert "finetune.variants.cf_sft.baseline: 'sfft' is not another finetune variant. Did you mean 'sft'?" in msg
+
+
+def test_a_variant_name_must_make_a_dvc_stage_name():
+    msg = error(raw(data={"variants": {"my-cda": {"method": "cda_two_sided"}}}))
+    assert "data.variants.my-cda: a variant name is letters, digits and '_'" in msg
+
+
+def test_errors_from_a_profile_or_the_overrides_name_that_layer():
+    msg = error(raw(profiles={"smoke": {"pretrain": {"defaults": {"training": {"lr": "fast"}}}}}), "smoke")
+    assert msg.startswith("params.yaml.profiles.smoke.pretrain.defaults.training.lr: expected float")
+    msg = error(raw(overrides={"finetune": {"defaults": {"n_example": 3}}}))
+    assert msg.startswith("params.yaml.overrides.finetune.defaults.n_example: unknown key. Did you mean 'n_examples'?")
+
+
+def test_every_profile_is_checked_even_when_another_is_active():
+    msg = error(raw(profiles={"other": {"data": {"n_storie": 5}}}))
+    assert "params.yaml.profiles.other.data.n_storie: unknown key. Did you mean 'n_stories'?" in msg
+
+
+def test_unknown_sections_profiles_and_top_level_keys():
+    assert "unknown top-level key 'pretrian'. Did you mean 'pretrain'?" in error({**BASE, "pretrian": {}})
+    assert "profiles.smoke.finetun: unknown section. Did you mean 'finetune'?" in error(
+        raw(profiles={"smoke": {"finetun": {}}})
+    )
+    assert "unknown profile 'smok'. Did you mean 'smoke'?" in error(BASE, "smok")
+
+
+def test_a_plugin_registers_methods_and_a_missing_one_is_named(tmp_path, monkeypatch):
+    from causal_llm.data import DATA_METHODS
+
+    DATA_METHODS.discover()
+    monkeypatch.setattr(DATA_METHODS, "_items", dict(DATA_METHODS._items))  # the registration ends with the test
+    plugin = tmp_path / "my_methods.py"
+    plugin.write_text(
+        "from dataclasses import dataclass\n"
+        "from causal_llm.data import DATA_METHODS\n\n"
+        "@dataclass(frozen=True)\nclass UpperConfig:\n    keep: int = 0\n\n"
+        "@DATA_METHODS.method('upper_test_plugin', UpperConfig)\n"
+        "def upper(texts, cfg, seed):\n    return [t.upper() for t in texts]\n"
+    )
+    mapping = raw(plugins=[str(plugin)], data={"variants": {"up": {"method": "upper_test_plugin", "keep": 2}}})
+    params = params_from_dict(mapping, "params.yaml")
+    assert params.variant("data/up").config.keep == 2
+    assert "plugins[0]: " in error(raw(plugins=[str(tmp_path / "gone.py")])) and "file not found" in error(
+        raw(plugins=[str(tmp_path / "gone.py")])
+    )
+
+
+def test_a_missing_or_malformed_file_is_named(tmp_path):
+    with pytest.raises(ParamsError, match="params file not found"):
+        load_params(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(tmp_path / "bad.yaml")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typing
 from pathlib import Path
 
-from causal_llm.cda import AUGMENTERS
-from causal_llm.infer import PROMPTS
+from causal_llm.data import DATA_METHODS
+from causal_llm.infer import INFER_METHODS
 from flows import lifecycle as lifecycle_module
 from flows.deployments import REEVALUATE_CRON, RETRAIN_CRON, build_deployments
 
@@ -34,8 +34,9 @@ def test_run_form_choices_match_what_the_platform_knows():
     form = _schema(build_deployments()[0])
     props = form["properties"]
     assert props["profile"]["enum"] == ["smoke", "default"]
-    assert set(typing.get_args(lifecycle_module.Augmenter)) == set(AUGMENTERS.names())
-    assert set(typing.get_args(lifecycle_module.Strategy)) == set(PROMPTS.names())
+    assert set(typing.get_args(lifecycle_module.Augmenter)) == set(DATA_METHODS.names())
+    assert set(typing.get_args(lifecycle_module.Strategy)) == set(INFER_METHODS.names())
+    assert props["augmenter"]["anyOf"][0]["enum"] == sorted(DATA_METHODS.names())  # generated, not listed
     for field in ("base_model", "augmenter", "prompting_strategies", "benchmarks", "seed", "overrides"):
         assert props[field]["description"], field  # the form explains each field
 

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from causal_llm import testbed
-from causal_llm.config import EvaluateConfig
-from causal_llm.evaluate import accuracy_rows, bias_gaps, evaluate_model, invariance
+from causal_llm.evaluate import EvaluateConfig
+from causal_llm.evaluate.testbed_metrics import bias_gaps, evaluate_model, invariance
+from causal_llm.infer.stage import accuracy_rows
 from causal_llm.scoring import loglikelihoods, score
 from causal_llm.testbed import Judgement
-from causal_llm.train import LoopConfig, sft_batches, train_causal_lm
+from causal_llm.training.loop import sft_batches
+from tests.unit.helpers import train_plain
 
 OCCS = ("nurse", "engineer")
 PROBES = [p for p in testbed.bias_probes() if p.occupation in OCCS]
@@ -39,8 +41,9 @@ def trained(make_tiny_model, tokenizer, balanced: bool):
     pairs = corpus(balanced)
     batch_size = 8
     per_epoch = -(-len(pairs) // batch_size)
-    cfg = LoopConfig(epochs=-(-150 // per_epoch), batch_size=batch_size, lr=1e-2, warmup_steps=10, seed=0)
-    result = train_causal_lm(model, sft_batches(pairs, tokenizer, batch_size, 64, 0), per_epoch, cfg)
+    batches = sft_batches(pairs, tokenizer, batch_size, 64, 0)
+    epochs = -(-150 // per_epoch)
+    result = train_plain(model, batches, per_epoch, epochs=epochs, batch_size=batch_size, lr=1e-2, warmup_steps=10)
     assert result.steps >= 150
     assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5]) - 1.0
     return model
@@ -135,20 +138,22 @@ def test_evaluate_model_rows(models, tiny_tokenizer):
     assert by["perplexity"].n == 2
 
 
-def test_accuracy_rows_per_strategy_and_rung():
+def test_accuracy_rows_overall_and_per_rung_and_query_type():
     answers = [
-        {"strategy": "direct", "rung": 1, "correct": 1},
-        {"strategy": "direct", "rung": 1, "correct": 0},
-        {"strategy": "direct", "rung": 2, "correct": 1},
-        {"strategy": "causal_graph", "rung": 3, "correct": 0},
-        {"strategy": "causal_graph", "rung": 3, "correct": 0},
-        {"strategy": "causal_graph", "rung": 3, "correct": 1},
+        {"rung": 1, "query_type": "marginal", "correct": 1},
+        {"rung": 1, "query_type": "marginal", "correct": 0},
+        {"rung": 2, "query_type": "ate", "correct": 1},
+        {"rung": 3, "query_type": "counterfactual", "correct": 0},
     ]
-    rows = accuracy_rows(answers, "baseline", "infer", CFG, 0)
+    rows = accuracy_rows(answers, "direct", "finetune/sft", "finetune", CFG.bootstrap_args(0))
     got = {r.metric: (r.value, r.n) for r in rows}
     assert got == {
-        "causal_acc_rung3/causal_graph": (pytest.approx(1 / 3), 3),
-        "causal_acc_rung1/direct": (pytest.approx(0.5), 2),
-        "causal_acc_rung2/direct": (pytest.approx(1.0), 1),
+        "direct/accuracy": (pytest.approx(0.5), 4),
+        "direct/accuracy/rung=1": (pytest.approx(0.5), 2),
+        "direct/accuracy/rung=2": (pytest.approx(1.0), 1),
+        "direct/accuracy/rung=3": (pytest.approx(0.0), 1),
+        "direct/accuracy/query_type=ate": (pytest.approx(1.0), 1),
+        "direct/accuracy/query_type=counterfactual": (pytest.approx(0.0), 1),
+        "direct/accuracy/query_type=marginal": (pytest.approx(0.5), 2),
     }
-    assert all(r.variant == "baseline" and r.stage == "infer" for r in rows)
+    assert all(r.variant == "finetune/sft" and r.stage == "finetune" for r in rows)

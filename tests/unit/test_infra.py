@@ -229,10 +229,15 @@ def test_kuberay_pods_run_the_project_image_with_its_environment(kuberay: dict[s
     assert specs["rayjob"] == specs["raycluster"]
 
 
-def test_kuberay_workers_fit_the_pretrain_scaling() -> None:
+def test_kuberay_workers_fit_the_training_scaling() -> None:
     params = load_yaml(ROOT / "params.yaml")
-    per_worker = [params["pretrain"]["cpus_per_worker"]]
-    per_worker += [p.get("pretrain", {}).get("cpus_per_worker", 0) for p in params.get("profiles", {}).values()]
+    stages = ("pretrain", "finetune", "align")
+    per_worker = [params[s]["ray"]["cpus_per_worker"] for s in stages]
+    per_worker += [
+        p.get(s, {}).get("ray", {}).get("cpus_per_worker", 0)
+        for p in params.get("profiles", {}).values()
+        for s in stages
+    ]
     spec = load_yaml(INFRA / "kuberay" / "raycluster.yaml")["spec"]
     for group in spec["workerGroupSpecs"]:
         cpus = int(group["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
@@ -310,7 +315,7 @@ def test_prefect_yaml_deploys_the_lifecycle_on_the_pool(pool: dict) -> None:
     readme = (INFRA / "README.md").read_text()
     for deployment in project["deployments"]:
         path, _, func = deployment["entrypoint"].partition(":")
-        assert re.search(rf"^def {func}\(", (ROOT / path).read_text(), re.M), deployment["entrypoint"]
+        assert re.search(rf"^(async )?def {func}\(", (ROOT / path).read_text(), re.M), deployment["entrypoint"]
         pool_name = deployment["work_pool"]["name"]
         assert f"prefect work-pool create {pool_name} --type kubernetes" in readme
         assert deployment["work_pool"]["job_variables"]["image"] == IMAGE

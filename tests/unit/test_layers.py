@@ -1,37 +1,82 @@
-"""The layer rule of DESIGN.md: the library never imports the orchestration stack at import time."""
+"""The layers of docs/architecture.md, checked on every module of the package (walked, not listed):
 
+- the library (``causal_llm`` minus ``ops`` and ``app``) imports none of prefect, mlflow, ray, dvc at
+  import time, and never imports ``ops``, ``app``, ``flows`` or ``tasks``;
+- ``ops`` never imports prefect, ``app``, ``flows`` or ``tasks``;
+- only ``app``, ``flows`` and ``tasks`` import Prefect.
+"""
+
+from __future__ import annotations
+
+import ast
+import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
-MODULES = [
-    "causal_llm.align",
-    "causal_llm.cda",
-    "causal_llm.cli",
-    "causal_llm.config",
-    "causal_llm.corpus",
-    "causal_llm.distributed",
-    "causal_llm.evaluate",
-    "causal_llm.finetune",
-    "causal_llm.infer",
-    "causal_llm.metrics",
-    "causal_llm.models",
-    "causal_llm.pipeline",
-    "causal_llm.pretrain",
-    "causal_llm.registry",
-    "causal_llm.report",
-    "causal_llm.scm",
-    "causal_llm.scoring",
-    "causal_llm.stages",
-    "causal_llm.testbed",
-    "causal_llm.tracking",
-    "causal_llm.train",
-]
+import causal_llm
+
+ROOT = Path(causal_llm.__file__).resolve().parent if causal_llm.__file__ else Path(causal_llm.__path__[0])
 
 
-def test_library_imports_no_prefect_mlflow_ray_or_dvc():
+def modules(prefix: str = "causal_llm") -> list[str]:
+    return sorted(m.name for m in pkgutil.walk_packages(causal_llm.__path__, f"{prefix}."))
+
+
+def layer(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in ("ops", "app") else "library"
+
+
+def imported_names(module: str) -> set[str]:
+    """Every module a module's source imports, at any depth of its code (function bodies included)."""
+    path = Path(__import__("importlib").util.find_spec(module).origin)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_walk_finds_every_layer():
+    names = modules()
+    assert len(names) > 50
+    assert {"causal_llm.pretrain.scratch", "causal_llm.ops.dvc", "causal_llm.app.cli"} <= set(names)
+
+
+def test_library_and_ops_import_no_prefect_mlflow_ray_or_dvc_at_import_time():
+    wanted = [m for m in modules() if layer(m) != "app"]
     code = (
-        f"import sys, importlib; [importlib.import_module(m) for m in {MODULES!r}];"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'mlflow', 'ray', 'dvc'}))"
+        f"import sys, importlib; [importlib.import_module(m) for m in {wanted!r}];"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'mlflow', 'ray', 'dvc', 'flows', 'tasks'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_each_layer_imports_only_what_it_may():
+    problems = []
+    for module in modules():
+        names = {
+            n.split(".")[0] if not n.startswith("causal_llm.") else ".".join(n.split(".")[:2])
+            for n in imported_names(module)
+        }
+        if layer(module) == "library":
+            forbidden = {"prefect", "flows", "tasks", "causal_llm.ops", "causal_llm.app"}
+        elif layer(module) == "ops":
+            forbidden = {"prefect", "flows", "tasks", "causal_llm.app"}
+        else:
+            forbidden = set()
+        problems += [f"{module} imports {name}" for name in sorted(names & forbidden)]
+    assert not problems, problems
+
+
+def test_flows_and_tasks_are_the_only_prefect_code_besides_the_app():
+    repo = ROOT.parent
+    for folder in ("flows", "tasks"):
+        assert any("prefect" in p.read_text() for p in (repo / folder).glob("*.py"))
+    for path in ROOT.rglob("*.py"):
+        if "app" not in path.relative_to(ROOT).parts:
+            assert "from prefect" not in path.read_text() and "import prefect" not in path.read_text(), path

@@ -94,3 +94,19 @@ def test_perplexity_row_pools_tokens():
     assert (row.metric, row.variant, row.stage, row.n) == ("perplexity", "causal", "evaluate", 4)
     doc_ppl = np.exp(nll / n_tokens)
     assert doc_ppl.min() <= row.ci_low <= row.value <= row.ci_high <= doc_ppl.max()
+
+
+# --- what each metric means ---------------------------------------------------------------------
+
+
+def test_metric_names_find_their_semantics():
+    from causal_llm.metrics import is_headline, parse_metric, spec_for
+
+    assert parse_metric("cladder_gen/accuracy/rung=3") == ("cladder_gen", "accuracy", ["rung=3"])
+    assert parse_metric("bias_gap") == ("", "bias_gap", [])
+    assert spec_for("bias_gap").ideal == 0.0 and spec_for("stereotype_share").ideal == 0.5
+    assert spec_for("crows/pct_stereotype").ideal == 50.0
+    assert spec_for("corr2cause_gen/f1").better == "higher" and spec_for("perplexity").better == "lower"
+    assert spec_for("direct/accuracy/rung=1").chance == 0.5
+    assert spec_for("no_such_metric") is None
+    assert is_headline("direct/accuracy") and not is_headline("direct/accuracy/rung=1")

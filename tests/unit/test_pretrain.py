@@ -1,24 +1,21 @@
-"""Pre-training one corpus variant end to end on a tiny model."""
+"""Pre-training one corpus variant end to end on a tiny model, as a Ray worker runs it but in-process."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from causal_llm.config import PretrainConfig
-from causal_llm.models import TinyGPT2Spec, build_tiny_gpt2, load_model, load_tokenizer, train_tokenizer
-from causal_llm.pretrain import PretrainJob, loop_config, pretrain_variant
+from causal_llm.models.loading import load_model, load_tokenizer
+from causal_llm.models.tiny import TinyGPT2Config, build_tiny_gpt2, train_tokenizer
+from causal_llm.pretrain.scratch import ScratchConfig, pretrain_from_scratch
+from causal_llm.training.config import TrainingConfig
+from causal_llm.training.context import LocalContext
+from causal_llm.training.jobs import run_method, training_job
+from causal_llm.training.ray_edge import run_locally
 
-TINY = PretrainConfig(
-    vocab_size=300,
-    n_layer=1,
-    n_head=2,
-    n_embd=32,
-    block_size=64,
-    epochs=1,
-    batch_size=8,
-    bf16=False,
-    report_every=10,
+TINY = ScratchConfig(
+    model=TinyGPT2Config(vocab_size=300, n_layer=1, n_head=2, n_embd=32, block_size=64),
+    training=TrainingConfig(epochs=1, batch_size=8, lr=2e-3, warmup_steps=5, report_every=10, checkpoint_every=0),
 )
 
 
@@ -31,17 +28,14 @@ def mean_loss(model, tokenizer, texts: list[str]) -> float:
     return sum(losses) / len(losses)
 
 
-def test_pretrain_variant_saves_a_loadable_trained_model(tmp_path, stories):
+def test_pretraining_saves_a_loadable_trained_model(tmp_path, stories):
     texts = list(stories["text"])
-    reports: list[dict] = []
     out = tmp_path / "baseline"
-    result = pretrain_variant(PretrainJob("baseline", texts), TINY, seed=0, out_dir=out, report=reports.append)
+    summary = pretrain_from_scratch(LocalContext(out, tmp_path / "ckpt", quiet=True), {"texts": texts}, TINY, 0)
 
-    assert result.steps >= 20
-    first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
-    assert last < first - 0.5
-    assert [r["step"] for r in reports] == list(range(10, result.steps + 1, 10))
-
+    assert summary["steps"] >= 20
+    losses = summary["losses"]
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
     assert (out / "model.safetensors").is_file()
     tokenizer = load_tokenizer(str(out))
     model = load_model(str(out), device=torch.device("cpu"))
@@ -51,27 +45,34 @@ def test_pretrain_variant_saves_a_loadable_trained_model(tmp_path, stories):
     # the saved tokenizer is the one trained on the corpus (training is deterministic)
     fresh = train_tokenizer(texts, 300)
     assert tokenizer(texts[0])["input_ids"] == fresh(texts[0])["input_ids"]
-    assert tokenizer.eos_token_id is not None and tokenizer.pad_token_id is not None
     # the saved weights are the trained ones: better than the same seed's initialisation
-    untrained = build_tiny_gpt2(TinyGPT2Spec(1, 2, 32, 64), tokenizer, 0).eval()
+    untrained = build_tiny_gpt2(TINY.model, tokenizer, 0).eval()
     assert mean_loss(model, tokenizer, texts[:20]) < mean_loss(untrained, tokenizer, texts[:20]) - 1.0
 
 
-def test_non_zero_rank_does_not_save(tmp_path, stories):
-    out = tmp_path / "rank1"
-    texts = list(stories["text"][:60])
-    result = pretrain_variant(PretrainJob("x", texts), TINY, seed=0, out_dir=out, rank=1, world=2)
-    assert result.steps > 0
-    assert not out.exists()
+def test_a_non_zero_rank_trains_its_shard_and_saves_nothing(tmp_path, stories):
+    ctx = LocalContext(tmp_path / "rank1", tmp_path / "ckpt", quiet=True)
+    ctx.rank, ctx.world = 1, 2
+    summary = pretrain_from_scratch(ctx, {"texts": list(stories["text"][:100])}, TINY, 0)
+    assert summary["steps"] > 0
+    assert not (tmp_path / "rank1").exists()
 
 
-def test_loop_config_maps_the_stage_config():
-    loop = loop_config(TINY, seed=4)
-    assert (loop.epochs, loop.batch_size, loop.lr, loop.bf16, loop.seed) == (1, 8, TINY.lr, False, 4)
-    assert loop.warmup_steps == TINY.warmup_steps
-    assert loop.report_every == 10
+def test_a_corpus_shorter_than_a_batch_is_refused(tmp_path):
+    ctx = LocalContext(tmp_path / "x", tmp_path / "ckpt", quiet=True)
+    with pytest.raises(ValueError, match="fewer than one block|fewer than one batch"):
+        pretrain_from_scratch(ctx, {"texts": ["The nurse said that she was ready."] * 3}, TINY, 0)
 
 
-def test_pretrain_rejects_a_corpus_shorter_than_a_block(tmp_path):
-    with pytest.raises(ValueError, match="fewer than one block"):
-        pretrain_variant(PretrainJob("x", ["The nurse said that she was ready."] * 3), TINY, 0, tmp_path / "x")
+def test_the_job_a_variant_sends_to_ray_runs_the_registered_method(tmp_path, stories):
+    """What every Ray worker runs (``run_method``), here in-process: same config, same numbers."""
+    from causal_llm.params import Variant
+
+    variant = Variant("pretrain", "baseline", "scratch", ("data/original",), None, TINY)
+    job = training_job(variant, 0, {"texts": list(stories["text"])}, [], ())
+    assert job.run_name.startswith("pretrain-baseline-") and len(job.fingerprint) == 64
+    assert training_job(variant, 1, {"texts": list(stories["text"])}, [], ()).fingerprint != job.fingerprint
+    direct = run_method(LocalContext(tmp_path / "a", tmp_path / "ck-a", quiet=True), job.payload)
+    local = run_locally(job, tmp_path / "b", tmp_path / "ck-b", quiet=True)
+    assert local["losses"] == direct["losses"] and local["world_size"] == 1
+    assert (tmp_path / "b" / "model.safetensors").is_file() and not (tmp_path / "ck-b").exists()

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from causal_llm.config import RegistryConfig
-from causal_llm.promotion import check_gate_metrics, check_gates, format_decisions, register_and_promote
+from causal_llm.config import ParamsError
+from causal_llm.gates import RegistryConfig, check_gates
+from causal_llm.ops.registry import format_decisions, lineage_of, register_and_promote
 from causal_llm.tracking import MlflowTracker
 
 CFG = RegistryConfig(
@@ -52,9 +53,23 @@ def test_missing_metrics():
     assert check_gates({"bias_gap": 0.1, "perplexity": 4.0}, {"bias_gap": 0.2}, CFG)[0]
 
 
-def test_bias_metric_without_an_ideal_is_rejected():
-    with pytest.raises(ValueError, match="registry.bias_metrics: 'perplexity'"):
-        check_gate_metrics(RegistryConfig(bias_metrics=["perplexity"]))
+def test_gate_metrics_need_their_semantics_in_the_metrics_registry():
+    with pytest.raises(ParamsError, match="registry.bias_metrics: 'perplexity' has no known unbiased value"):
+        RegistryConfig(bias_metrics=["perplexity"])
+    with pytest.raises(ParamsError, match="registry.ability_metrics: 'bias_gap' is not an ability metric"):
+        RegistryConfig(ability_metrics=["bias_gap"])
+
+
+def test_the_lineage_of_a_variant_follows_what_it_starts_from():
+    from causal_llm.dag import Lifecycle
+    from causal_llm.params import load_params
+
+    lc = Lifecycle(load_params(Path(__file__).resolve().parents[2] / "params.yaml", "smoke"))
+    assert lineage_of(lc, "align/dpo_cf") == (
+        "align/dpo_cf (dpo) <- finetune/sft (sft) <- pretrain/baseline (scratch) <- data/original (identity)"
+    )
+    default = Lifecycle(load_params(Path(__file__).resolve().parents[2] / "params.yaml", "default"))
+    assert lineage_of(default, "finetune/cf_sft") == "finetune/cf_sft (cf_sft) <- smollm2-135m-instruct"
 
 
 def _stage_run(tracker: MlflowTracker, models: Path, variant: str, weights: bytes) -> dict:
@@ -101,6 +116,9 @@ def test_non_model_stages_are_not_registered(tmp_path):
 
 
 def test_ability_tolerance_for_a_negative_metric_is_not_stricter():
+    from causal_llm.metrics import MetricSpec, register_metric
+
+    register_metric(MetricSpec("margin", "higher", description="a test metric that can be negative"))
     cfg = RegistryConfig(bias_metrics=[], ability_metrics=["margin"], ability_tolerance=0.1)
     assert check_gates({"margin": -1.0}, {"margin": -1.0}, cfg)[0]  # identical passes
     assert (
@@ -115,7 +133,7 @@ def test_other_lineage_or_no_common_metric_is_never_promoted(tmp_path):
 
     def promote(weights: bytes, rows: list[dict], base: str):
         run = _stage_run(tracker, models, variant, weights)
-        lineage = {"finetune": f"fine-tuned from {base}"}
+        lineage = {variant: f"{variant} (sft) <- {base}"}
         return register_and_promote(tracker, CFG, "smoke", [run], rows, models, {}, lineage)[0]
 
     assert promote(b"v1", _rows(variant, bias_gap=0.4), "org/a").promoted

@@ -69,3 +69,55 @@ def test_registries_are_independent():
     assert "x" in a and "x" not in b
     b.register("x")(2)  # the same name in another registry is fine
     assert a.get("x") == 1 and b.get("x") == 2
+
+
+# --- method registries --------------------------------------------------------------------------
+
+
+def test_a_method_registry_keeps_the_config_and_the_function():
+    from dataclasses import dataclass
+
+    from causal_llm.registry import MethodRegistry
+
+    methods = MethodRegistry("demo")
+
+    @dataclass(frozen=True)
+    class ShoutConfig:
+        times: int = 1
+
+    @methods.method("shout", ShoutConfig)
+    def shout(text: str, cfg: ShoutConfig) -> str:
+        """Upper-cases the text."""
+        return text.upper() * cfg.times
+
+    method = methods.get("shout")
+    assert method.config is ShoutConfig and method.run("a", ShoutConfig(2)) == "AA"
+    assert method.summary == "Upper-cases the text." and method.source.name == "test_registry.py"
+    with pytest.raises(ValueError, match="registered twice"):
+        methods.method("shout", ShoutConfig)(lambda text, cfg: text)
+
+
+def test_a_method_config_must_be_a_frozen_dataclass():
+    from dataclasses import dataclass
+
+    from causal_llm.registry import MethodRegistry
+
+    @dataclass
+    class Mutable:
+        x: int = 0
+
+    with pytest.raises(TypeError, match="frozen dataclass"):
+        MethodRegistry("demo").method("m", Mutable)
+
+
+def test_stage_registries_discover_every_module_of_their_package():
+    from causal_llm.lifecycle import VARIANT_STAGES, stage_spec
+
+    found = {stage: stage_spec(stage).methods.names() for stage in VARIANT_STAGES}
+    assert found == {
+        "data": ["cda_two_sided", "cds", "identity"],
+        "pretrain": ["scratch"],
+        "finetune": ["cf_sft", "sft"],
+        "align": ["dpo"],
+        "infer": ["causal_graph", "direct"],
+    }

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from causal_llm import testbed
-from causal_llm.cda import SWAPS, gender_swap
+from causal_llm.data.cda import SWAPS, gender_swap
 from causal_llm.testbed import FEMALE, NAMES, OCCUPATIONS
 
 NURSE = [o for o, (name, _) in enumerate(OCCUPATIONS) if name == "nurse"][0]

@@ -122,3 +122,43 @@ def test_flatten_and_default_uri(tmp_path):
     assert flatten({}) == {}
     uri = default_tracking_uri(tmp_path)
     assert uri == f"sqlite:///{(tmp_path / 'mlflow' / 'mlflow.db').resolve()}"
+
+
+def test_the_null_tracker_records_nothing_and_answers_like_a_tracker(tmp_path):
+    from causal_llm.tracking import NO_TRACKING, NullTracker, make_tracker
+
+    tracker = make_tracker(NO_TRACKING, "x")
+    assert isinstance(tracker, NullTracker)
+    run = tracker.start_run("lifecycle", tags={"a": "b"})
+    child = tracker.start_run("pretrain/baseline", run)
+    assert run != child and run.startswith("null-")
+    tracker.log_params(child, {"a": 1})
+    tracker.log_metrics(child, {"loss": 1.0})
+    tracker.log_history(child, "train_loss", [1.0, 0.5])
+    tracker.log_artifacts(child, tmp_path)
+    tracker.set_tags(child, {"k": "v"})
+    tracker.end_run(child)
+    assert tracker.find_runs() == []
+    assert not list(tmp_path.iterdir())  # nothing written anywhere
+
+
+def test_the_locked_tracker_serialises_calls_from_threads(tmp_path):
+    import threading
+
+    from causal_llm.ops.runs import LockedTracker
+
+    tracker = LockedTracker(MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "locked"))
+    parent = tracker.start_run("lifecycle")
+
+    def log(i: int) -> None:
+        child = tracker.start_run(f"node-{i}", parent)
+        tracker.log_metrics(child, {"value": float(i)})
+        tracker.end_run(child)
+
+    threads = [threading.Thread(target=log, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    children = tracker.find_runs(f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert sorted(c["metrics"]["value"] for c in children) == [float(i) for i in range(8)]

@@ -5,7 +5,28 @@ from __future__ import annotations
 import pytest
 import torch
 
-from causal_llm.train import LoopConfig, TrainResult, block_batches, pack_blocks, sft_batches, train_causal_lm
+from causal_llm.training.config import TrainingConfig
+from causal_llm.training.context import LocalContext, TrainState
+from causal_llm.training.loop import (
+    TrainResult,
+    block_batches,
+    lr_multiplier,
+    pack_blocks,
+    sft_batches,
+    train_causal_lm,
+)
+from tests.unit.helpers import Interrupted, KilledAfterCheckpoints
+
+
+class Recorder(LocalContext):
+    """A local context that keeps its progress lines."""
+
+    def __init__(self, root, **kwargs) -> None:
+        super().__init__(root / "out", root / "ckpt", quiet=True, **kwargs)
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
 
 
 def ids(tokenizer, text: str) -> list[int]:
@@ -138,16 +159,18 @@ def test_sft_batches_truncate_to_max_length_and_shuffle_per_epoch(tiny_tokenizer
 # --- the training loop -------------------------------------------------------------------------
 
 
-def test_train_causal_lm_lowers_the_loss_and_changes_the_parameters(make_tiny_model, tiny_tokenizer, sentences):
+def test_train_causal_lm_lowers_the_loss_and_changes_the_parameters(
+    make_tiny_model, tiny_tokenizer, sentences, tmp_path
+):
     model = make_tiny_model(seed=0)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     blocks = pack_blocks(sentences, tiny_tokenizer, 16)
     batch_size = 4
     steps_per_epoch = len(blocks) // batch_size
     epochs = -(-30 // steps_per_epoch)
-    reports: list[dict] = []
-    cfg = LoopConfig(epochs=epochs, batch_size=batch_size, lr=1e-2, warmup_steps=3, report_every=10, seed=0)
-    result = train_causal_lm(model, block_batches(blocks, batch_size, 0), steps_per_epoch, cfg, reports.append)
+    cfg = TrainingConfig(epochs=epochs, batch_size=batch_size, lr=1e-2, warmup_steps=3, report_every=10)
+    ctx = Recorder(tmp_path)
+    result = train_causal_lm(model, block_batches(blocks, batch_size, 0), steps_per_epoch, cfg, 0, ctx)
 
     assert isinstance(result, TrainResult)
     assert result.steps == len(result.losses) == steps_per_epoch * epochs >= 30
@@ -162,29 +185,93 @@ def test_train_causal_lm_lowers_the_loss_and_changes_the_parameters(make_tiny_mo
     assert "transformer.wte.weight" in changed
     assert len(changed) > len(before) // 2
     assert not model.training  # left in eval mode
-    assert [r["step"] for r in reports] == list(range(10, result.steps + 1, 10))
-    assert reports[0]["loss"] == pytest.approx(sum(result.losses[:10]) / 10)
+    assert [line.split()[1].split("/")[0] for line in ctx.lines] == [str(s) for s in range(10, result.steps + 1, 10)]
+    assert ctx.lines[0].endswith(f"loss {sum(result.losses[:10]) / 10:.3f}")
 
 
-def test_train_causal_lm_is_reproducible(make_tiny_model, tiny_tokenizer, sentences):
+def test_train_causal_lm_is_reproducible(make_tiny_model, tiny_tokenizer, sentences, tmp_path):
     blocks = pack_blocks(sentences, tiny_tokenizer, 16)
-    cfg = LoopConfig(epochs=1, batch_size=4, lr=1e-2, seed=0)
+    cfg = TrainingConfig(epochs=1, batch_size=4, lr=1e-2, checkpoint_every=0)
     runs = []
-    for _ in range(2):
+    for i in range(2):
         model = make_tiny_model(seed=0)
-        runs.append(train_causal_lm(model, block_batches(blocks, 4, 0), len(blocks) // 4, cfg).losses)
+        runs.append(
+            train_causal_lm(
+                model, block_batches(blocks, 4, 0), len(blocks) // 4, cfg, 0, Recorder(tmp_path / str(i))
+            ).losses
+        )
     assert len(runs[0]) == len(blocks) // 4
     assert len(set(runs[0])) == len(runs[0])  # real, changing losses
     assert runs[0] == pytest.approx(runs[1], abs=1e-6)
 
 
-def test_train_causal_lm_only_updates_trainable_parameters(make_tiny_model, tiny_tokenizer, sentences):
+def test_train_causal_lm_only_updates_trainable_parameters(make_tiny_model, tiny_tokenizer, sentences, tmp_path):
     model = make_tiny_model(seed=0)
     for name, p in model.named_parameters():
         p.requires_grad = name.startswith("transformer.h.0.mlp")
     frozen = model.transformer.wte.weight.detach().clone()
     mlp = model.transformer.h[0].mlp.c_fc.weight.detach().clone()
     blocks = pack_blocks(sentences, tiny_tokenizer, 16)
-    train_causal_lm(model, block_batches(blocks, 4, 0), 5, LoopConfig(epochs=1, batch_size=4, lr=1e-2))
+    train_causal_lm(
+        model, block_batches(blocks, 4, 0), 5, TrainingConfig(epochs=1, batch_size=4, lr=1e-2), 0, Recorder(tmp_path)
+    )
     assert torch.equal(model.transformer.wte.weight, frozen)
     assert not torch.equal(model.transformer.h[0].mlp.c_fc.weight, mlp)
+
+
+# --- checkpoints and resume --------------------------------------------------------------------
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_numbers(
+    make_tiny_model, tiny_tokenizer, sentences, tmp_path
+):
+    """Dropout (the RNG), the optimiser moments, the schedule and the data order all continue exactly."""
+    blocks = pack_blocks(sentences, tiny_tokenizer, 16)
+    steps = len(blocks) // 4
+    cfg = TrainingConfig(epochs=3, batch_size=4, lr=1e-2, warmup_steps=2, checkpoint_every=5)
+    assert steps * cfg.epochs > 10  # the kill comes mid-way, across an epoch boundary
+    whole_model = make_tiny_model(seed=0).train()
+    whole = train_causal_lm(whole_model, block_batches(blocks, 4, 0), steps, cfg, 0, Recorder(tmp_path / "whole"))
+
+    killed = KilledAfterCheckpoints(tmp_path / "out", tmp_path / "ckpt", quiet=True, after=2)
+    with pytest.raises(Interrupted):
+        train_causal_lm(make_tiny_model(seed=0).train(), block_batches(blocks, 4, 0), steps, cfg, 0, killed)
+    assert killed.saved_steps == [5, 10]
+    fresh = make_tiny_model(seed=0).train()  # a new process: the model as built, before any training
+    ctx = Recorder(tmp_path)
+    resumed = train_causal_lm(fresh, block_batches(blocks, 4, 0), steps, cfg, 0, ctx)
+    assert resumed.resumed_from == 10 and "resumed from the checkpoint at step 10" in ctx.lines[0]
+    assert resumed.losses == whole.losses
+    for (name, a), (_, b) in zip(whole_model.state_dict().items(), fresh.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_checkpoint_holds_safetensors_and_json_only(make_tiny_model, tiny_tokenizer, sentences, tmp_path):
+    model = make_tiny_model(seed=0)
+    blocks = pack_blocks(sentences, tiny_tokenizer, 16)
+    ctx = Recorder(tmp_path)
+    train_causal_lm(
+        model,
+        block_batches(blocks, 4, 0),
+        len(blocks) // 4,
+        TrainingConfig(epochs=2, batch_size=4, checkpoint_every=3),
+        0,
+        ctx,
+    )
+    latest = ctx.latest_checkpoint()
+    assert latest is not None and sorted(p.name for p in latest.iterdir()) == [
+        "train_state.json",
+        "train_state.safetensors",
+    ]
+    state = TrainState.read(latest)
+    assert state.step == ctx.saved_steps[-1] and len(state.losses) == state.step
+    assert set(state.weights) == {n for n, p in model.named_parameters() if p.requires_grad}
+    assert len(list(ctx.checkpoint_root.glob("checkpoint_*"))) == 1  # older ones are removed
+
+
+def test_the_schedule_warms_up_then_decays_to_its_floor():
+    cosine = lr_multiplier(TrainingConfig(warmup_steps=4, min_lr_ratio=0.1), total=20)
+    assert [round(cosine(s), 3) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert cosine(20) == pytest.approx(0.1) and cosine(12) == pytest.approx(0.55)
+    linear = lr_multiplier(TrainingConfig(schedule="linear", min_lr_ratio=0.0), total=10)
+    assert [linear(s) for s in (0, 5, 10)] == pytest.approx([1.0, 0.5, 0.0])
