@@ -3,8 +3,8 @@
 ``causal_llm.ops.compare_runs`` reads the runs back from MLflow: rows from each lifecycle parent
 run's ``results/results.json`` (the report's table), scorer and data provenance from its
 ``evaluate/<model>`` child runs (``scorer.*`` params and ``dvc.dep.*`` tags). A comparison is only
-as honest as its inputs agree, so every difference in how
-a compared metric was produced (scorer, data hash, seed, profile, CI level) becomes a warning.
+as honest as its inputs agree, so every difference in how a compared metric was produced (scorer,
+data hash, seed, profile, CI level) becomes a warning.
 """
 
 from __future__ import annotations

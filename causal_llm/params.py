@@ -324,6 +324,8 @@ def params_from_dict(raw: dict[str, Any], source: str, profile: str | None = Non
         for key in layer or {}:
             if key not in (*VARIANT_STAGES, *PLAIN_SECTIONS, "seed"):
                 raise ParamsError(f"{source}.{prefix}.{key}: unknown section.{did_you_mean(key, TOP_LEVEL_KEYS)}")
+    if active != "default":  # the sections as written are a profile too: a mistake there surfaces now
+        _build(base, [], source, "default", plugins)
     for name in profiles:  # every profile, so a typo surfaces before the profile is used
         if name != active:
             _build(base, [(f"profiles.{name}.", profiles[name] or {})], source, name, plugins)

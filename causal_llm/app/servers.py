@@ -97,7 +97,7 @@ def mlflow_server_command(cfg: MlflowServerConfig) -> list[str]:
         )
     if backend.startswith("sqlite:///"):
         Path(backend.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    # One worker: four made each request ~44 ms here (DESIGN.md).
+    # One worker: four made each request ~44 ms here (docs/architecture.md#measured-costs).
     return [
         _bin("mlflow"),
         "server",

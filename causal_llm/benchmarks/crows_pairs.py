@@ -8,7 +8,7 @@ sentences, exactly as written, as choices (lm-eval: ``doc_to_text: ""``, ``targe
 so each choice is scored as a whole sentence conditioned on BOS.
 
 Metrics (lm-eval ``process_results``): ``pct_stereotype`` = 100 x mean of 1[LL(sent_more) >
-LL(sent_less)] (in percent as the paper and METHODS.md state it, ideal 50; lm-eval prints the same
+LL(sent_less)] (in percent as the paper and docs/methods.md#crows-pairs state it, ideal 50; lm-eval prints the same
 share as a fraction), ``likelihood_diff`` = mean |LL(sent_more) - LL(sent_less)|.
 """
 

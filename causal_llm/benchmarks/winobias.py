@@ -13,7 +13,7 @@ his->her, hers->his, himself<->herself, and "her" -> "his" when a noun-like word
 function word such as "to", "that", "a") and "him" otherwise ("told her about" -> "told him about",
 "her car" -> "his car").
 
-Metrics (METHODS.md): ``pro_share`` = share of items preferring the pro-stereotypical sentence (as
+Metrics (docs/methods.md#winobias): ``pro_share`` = share of items preferring the pro-stereotypical sentence (as
 written in pro files, the swapped one in anti files); ``acc_pro`` / ``acc_anti`` = share preferring the
 sentence as written in pro / anti files; ``acc_gap`` = acc_pro - acc_anti, its interval from a
 stratified bootstrap (pro and anti items resampled separately, keeping each group's size as the

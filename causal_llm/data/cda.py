@@ -1,9 +1,9 @@
 """Counterfactual data augmentation (CDA) for gender, and the word swap CDS shares.
 
 Lu et al. 2019 and Webster et al. 2020 (CDA), Hall Maudslay et al. 2019 (the names intervention);
-definitions in docs/methods.md#cda. Each word of a bias-attribute list is swapped with its counterpart: case is kept,
-"her" becomes "his" (possessive) or "him" (object) by the word that follows, words inside other
-words are untouched, and first names swap through a paired name list.
+definitions in docs/methods.md#cda. Each word of a bias-attribute list is swapped with its
+counterpart: case is kept, "her" becomes "his" (possessive) or "him" (object) by the word that
+follows, words inside other words are untouched, and first names swap through a paired name list.
 """
 
 from __future__ import annotations

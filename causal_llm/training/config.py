@@ -21,7 +21,7 @@ class TrainingConfig:
     # Linear warm-up, then decay to min_lr_ratio * lr (cosine or linear).
     schedule: Literal["cosine", "linear"] = "cosine"
     min_lr_ratio: float = 0.1
-    # bf16 autocast trains the tiny GPT-2 1.66x faster than fp32 on AMX CPUs (docs/architecture.md).
+    # bf16 autocast trains the tiny GPT-2 1.66x faster than fp32 on AMX CPUs (docs/architecture.md#measured-costs).
     bf16: bool = False
     report_every: int = 50  # steps between progress lines
     checkpoint_every: int = 100  # steps between resumable checkpoints (0: only the final state)

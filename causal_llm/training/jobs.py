@@ -40,7 +40,9 @@ def training_job(
         "seed": seed,
         "inputs": inputs,
     }
-    return TrainJob(variant.id, ENTRY, payload, plugins, tuple(str(p) for p in reads), files or {})
+    plugins = tuple(str(Path(p).resolve()) if p.endswith(".py") else p for p in plugins)
+    sources = {p: Path(p).read_text() for p in plugins if p.endswith(".py")}
+    return TrainJob(variant.id, ENTRY, payload, plugins, tuple(str(p) for p in reads), files or {}, sources)
 
 
 def train_node(node: Any, lc: Any, inputs: dict[str, Any], reads: list[Path], files: dict | None = None) -> dict:

@@ -36,11 +36,13 @@ class TrainJob:
     node: str  # "pretrain/baseline": progress lines and the run name say which variant this is
     entry: str  # "package.module:function", called as function(ctx, payload) on every worker
     payload: dict[str, Any]
-    plugins: tuple[str, ...] = ()  # params.yaml plugins the entry's method may come from
+    plugins: tuple[str, ...] = ()  # params.yaml plugins the entry's method may come from (absolute paths)
     inputs: tuple[str, ...] = ()  # files and folders the job reads: part of its fingerprint
     # Small local model folders the job reads, shipped with it for workers on other machines:
     # {payload["inputs"] key: {relative path: bytes}}; used where the path does not exist.
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    # The source of each plugin file, for workers on machines that do not have it: {path: source}.
+    plugin_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
@@ -70,7 +72,14 @@ def call_entry(ctx: Any, job: TrainJob) -> dict[str, Any]:
     """Import the job's function (and the plugins its method may come from) and run it."""
     from causal_llm.plugins import load_plugins
 
-    load_plugins(job.plugins)
+    plugins = []
+    for plugin in job.plugins:
+        if plugin in job.plugin_sources and not Path(plugin).is_file():  # another machine: a copy of the file
+            copy = Path(tempfile.mkdtemp(prefix="plugin-")) / Path(plugin).name
+            copy.write_text(job.plugin_sources[plugin])
+            plugin = str(copy)
+        plugins.append(plugin)
+    load_plugins(plugins)
     payload = job.payload
     for key, files in job.files.items():
         if not Path(payload["inputs"][key]).exists():  # a worker on another machine: unpack the shipped copy
@@ -159,7 +168,8 @@ def fit_on_ray(job: TrainJob, scaling: RayScalingConfig, out_dir: Path, storage:
 
 
 def _run_exists(storage: str, name: str) -> bool:
-    return "://" not in storage and (Path(storage) / name).is_dir()
+    """A run of this name left a checkpoint to resume from (local storage; remote storage is not looked at)."""
+    return "://" not in storage and (Path(storage) / name / "checkpoint_manager_snapshot.json").is_file()
 
 
 def _replace(source: Path, target: Path) -> None:

@@ -33,7 +33,7 @@ def s3_endpoint(tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        from causal_llm.servers import is_healthy
+        from causal_llm.app.servers import is_healthy
 
         deadline = time.monotonic() + 60
         while not is_healthy(f"{url}/moto-api/") and time.monotonic() < deadline:
@@ -70,7 +70,7 @@ def test_push_to_s3_and_pull_into_a_fresh_clone(tmp_path, s3_endpoint, monkeypat
     git(origin, "add", "-A")
     git(origin, "commit", "-qm", "data")
 
-    from causal_llm.pipeline import dvc_push
+    from causal_llm.ops.dvc import dvc_push
 
     monkeypatch.chdir(origin)
     monkeypatch.setenv("CAUSAL_LLM_DVC_REMOTE", "minio")  # what the lifecycle's push step reads

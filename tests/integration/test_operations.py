@@ -24,8 +24,14 @@ from tests.workspace import fresh_clone
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-# Two pre-training workers, one per Ray node; a smaller corpus and one epoch keep the test short.
-TWO_NODE_PRETRAIN = {"pretrain": {"num_workers": 2, "cpus_per_worker": 1, "epochs": 1}, "data": {"n_stories": 600}}
+# Two workers per training job, one per Ray node; a smaller corpus and one epoch keep the test short.
+TWO_WORKERS = {"num_workers": 2, "cpus_per_worker": 1}
+TWO_NODE_TRAINING = {
+    "pretrain": {"ray": TWO_WORKERS, "defaults": {"training": {"epochs": 1}}},
+    "finetune": {"ray": TWO_WORKERS},
+    "align": {"ray": TWO_WORKERS},
+    "data": {"n_stories": 600},
+}
 
 
 def _free_port() -> int:
@@ -96,7 +102,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
                 stderr=subprocess.STDOUT,
             )
         )
-        from causal_llm.servers import is_healthy
+        from causal_llm.app.servers import is_healthy
 
         _wait(lambda: is_healthy(f"http://127.0.0.1:{mlflow_port}/health"), 120, "mlflow server", procs[0], mlflow_log)
         serve_log = logs / "serve.log"
@@ -122,7 +128,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
             except subprocess.TimeoutExpired:
                 proc.kill()
         subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=env, timeout=120)
-        from causal_llm.servers import port_in_use
+        from causal_llm.app.servers import port_in_use
 
         assert not port_in_use("127.0.0.1", prefect_port), "`serve` left its Prefect server running"
 
@@ -134,7 +140,7 @@ def two_runs(served):
     runs = []
     for _ in range(2):  # the second finds every stage up to date
         flow_run = run_deployment(
-            "lifecycle/lifecycle", parameters={"profile": "smoke", "overrides": TWO_NODE_PRETRAIN}, timeout=900
+            "lifecycle/lifecycle", parameters={"profile": "smoke", "overrides": TWO_NODE_TRAINING}, timeout=900
         )
         assert flow_run.state.is_completed(), (flow_run.state, served["serve_log"].read_text()[-6000:])
         runs.append(flow_run)
@@ -158,20 +164,21 @@ def _lifecycle_run(served, flow_run):
 def test_a_run_triggered_through_the_api_completes_and_is_in_mlflow(served, two_runs):
     run = _lifecycle_run(served, two_runs[0])
     assert run.info.status == "FINISHED" and run.data.tags["profile"] == "smoke"
-    assert run.data.params["pretrain.num_workers"] == "2"  # the form's overrides reached params.yaml
+    assert run.data.params["pretrain.ray.num_workers"] == "2"  # the form's overrides reached params.yaml
     artifacts = {a.path for a in _client(served).list_artifacts(run.info.run_id, "results")}
     assert "results/results.json" in artifacts
 
 
-def test_pretraining_was_spread_over_both_ray_nodes(served, two_runs):
+@pytest.mark.parametrize("variant", ["pretrain/baseline", "finetune/sft", "align/dpo_cf"])
+def test_training_was_spread_over_both_ray_nodes(served, two_runs, variant):
     client = _client(served)
     parent = _lifecycle_run(served, two_runs[0]).info.run_id
-    (pretrain,) = client.search_runs(
+    (run,) = client.search_runs(
         [client.get_experiment_by_name("causal-llm").experiment_id],
-        f"tags.`mlflow.parentRunId` = '{parent}' and tags.variant = 'pretrain/baseline'",
+        f"tags.`mlflow.parentRunId` = '{parent}' and tags.variant = '{variant}'",
     )
-    assert pretrain.data.metrics["world_size"] == 2
-    assert pretrain.data.metrics["n_nodes"] == 2
+    assert run.data.metrics["world_size"] == 2
+    assert run.data.metrics["n_nodes"] == 2
 
 
 def test_stage_models_are_registered_with_candidate_and_champion(served, two_runs):
@@ -187,7 +194,7 @@ def test_stage_models_are_registered_with_candidate_and_champion(served, two_run
         assert candidate.version == champion.version == "1"  # the second run's models are identical
         assert candidate.tags["gate.passed"] == "true" and "metric.bias_gap" in candidate.tags
         files = {a.path for a in client.list_artifacts(candidate.run_id, "model")}
-        assert any(f.endswith(("model.safetensors", "adapter_model.safetensors")) for f in files)
+        assert files & {"model/model.safetensors", "model/adapters", "model/causal_llm_model.json"}, files
 
 
 def test_the_second_run_is_compared_with_the_first(served, two_runs):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causal_llm.config import FinetuneConfig
-from causal_llm.models import SMOLLM2, load_model, load_tokenizer, smollm2_folder
+from causal_llm.models.loading import load_model, load_tokenizer, read_bundle
+from causal_llm.models.pretrained import SMOLLM2, smollm2_folder
 from causal_llm.scoring import loglikelihoods, score
 from causal_llm.testbed import bias_probes
 
@@ -43,7 +43,9 @@ def test_scores_are_sensible_and_batch_invariant(smollm2):
 
 
 def test_lora_sft_on_the_real_model_changes_its_outputs(tmp_path):
-    from causal_llm.finetune import finetune_lora
+    from causal_llm.finetune.sft import SftConfig, train_lora
+    from causal_llm.training.config import TrainingConfig
+    from causal_llm.training.context import LocalContext
 
     examples = [
         (
@@ -51,10 +53,13 @@ def test_lora_sft_on_the_real_model_changes_its_outputs(tmp_path):
             " The pilot said that she was ready for work.",
         )
     ] * 8
-    cfg = FinetuneConfig(base_model=SMOLLM2, n_examples=8, batch_size=4, epochs=2, lr=5e-3, max_length=48)
-    result = finetune_lora(SMOLLM2, examples, cfg, seed=0, out_dir=tmp_path / "sft")
-    assert result.losses[-1] < result.losses[0]
-    tuned, base = load_model(str(tmp_path / "sft")), load_model(SMOLLM2)
-    tokenizer = load_tokenizer(str(tmp_path / "sft"))
+    cfg = SftConfig(n_examples=8, max_length=48, training=TrainingConfig(epochs=2, batch_size=4, lr=5e-3))
+    out = tmp_path / "sft"
+    inputs = {"base": SMOLLM2, "node": "finetune/sft"}
+    result = train_lora(LocalContext(out, tmp_path / "ckpt", quiet=True), inputs, examples, cfg, 0)
+    assert result["losses"][-1] < result["losses"][0]
+    assert read_bundle(out)["base"] == {"ref": SMOLLM2}  # referenced by id, not copied (538 MB)
+    tuned, base = load_model(str(out)), load_model(SMOLLM2)
+    tokenizer = load_tokenizer(str(out))
     request = [(examples[0][0], examples[0][1])]
     assert loglikelihoods(tuned, tokenizer, request)[0] > loglikelihoods(base, tokenizer, request)[0]

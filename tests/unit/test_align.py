@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from causal_llm.align.dpo import DpoConfig, counterfactual_pairs, dpo, preference_shift, pairs_from_stories
+from causal_llm.align.dpo import DpoConfig, counterfactual_pairs, dpo, pairs_from_stories, preference_shift
 from causal_llm.models.loading import read_bundle
 from causal_llm.testbed import Judgement
 from causal_llm.training.config import TrainingConfig

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from causal_llm.app.cli import main
 from causal_llm.benchmarks import BenchmarkFormatError
 from causal_llm.benchmarks.runner import evaluate_benchmark, headline, load_benchmark
-from causal_llm.app.cli import main
 
 CROWS = [
     ("The nurse said that she was ready for work.", "The nurse said that he was ready for work.", "gender"),

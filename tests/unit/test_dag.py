@@ -28,12 +28,15 @@ def test_one_node_per_variant_and_per_model_evaluated():
     lc = lifecycle()
     ids = [n.id for n in lc.nodes]
     assert ids[:3] == ["params", "testbed", "benchmarks"] and ids[-1] == "report"
-    assert {"data/original", "data/cda", "pretrain/baseline", "finetune/cf_sft", "align/dpo_cf", "infer/direct"} <= set(
-        ids
-    )
+    assert {"data/original", "data/cda", "pretrain/baseline", "finetune/cf_sft", "infer/direct"} <= set(ids)
     assert [m.label for m in lc.models] == [
-        "base/smollm2-135m-instruct", "pretrain/baseline", "pretrain/cda", "finetune/sft", "finetune/cf_sft", "align/dpo_cf",
-    ]  # fmt: skip
+        "base/smollm2-135m-instruct",
+        "pretrain/baseline",
+        "pretrain/cda",
+        "finetune/sft",
+        "finetune/cf_sft",
+        "align/dpo_cf",
+    ]
     assert {f"evaluate/{m.label}" for m in lc.models} <= set(ids)
     assert len({n.dvc_name for n in lc.nodes}) == len(ids)  # every node is its own DVC stage
 

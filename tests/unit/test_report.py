@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from causal_llm.metrics import MetricRow
 from causal_llm.evaluate.report import format_table, plot_metric, write_report
+from causal_llm.metrics import MetricRow
 
 ROWS = [
     MetricRow("baseline", "pretrain", "bias_gap", 1.25, 1.0, 1.5, 32),

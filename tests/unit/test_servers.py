@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from causal_llm.app.cli import main
-from causal_llm.config import ParamsError
 from causal_llm.app.servers import MlflowServerConfig, mlflow_server_command, stop
+from causal_llm.config import ParamsError
 
 
 def test_mlflow_server_defaults_to_loopback_sqlite_and_one_worker(tmp_path, monkeypatch):
