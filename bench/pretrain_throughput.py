@@ -27,14 +27,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/pretrain_throughput.json")
     args = parser.parse_args()
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
-    import ray
     import torch
 
+    from causal_llm.ops.ray_cluster import start_ray, stop_ray
     from causal_llm.params import load_params
     from causal_llm.testbed import generate_stories
     from causal_llm.training.config import RayScalingConfig
@@ -49,8 +49,7 @@ def main() -> None:
     stories = generate_stories(data.spurious_strength, data.n_stories, params.seed)
     texts = list(stories["text"].iloc[int(len(stories) * data.heldout_fraction) :])
     torch.set_num_threads(scaling.cpus_per_worker)  # the plain loop gets what one Ray worker gets
-    ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
-    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    start_ray(cpus)  # the lifecycle's shared instance, started the way a run starts it
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
@@ -98,7 +97,7 @@ def main() -> None:
         f"median Ray/plain tokens/s in the loop: {ratio:.2f}x (target >= 0.95x); identical losses: "
         f"{all(r['same_losses'] for r in rows)}"
     )
-    ray.shutdown()
+    stop_ray()
 
 
 if __name__ == "__main__":
