@@ -75,14 +75,13 @@ def export_commit(ref: str, dest: Path) -> Path:
 
 
 def run_before(ref: str, folder: Path, profile: str) -> str:
-    """The old tree's own benchmark, with its code first on the path and its `causal-llm` on PATH."""
+    """The old tree's own benchmark, with its code first on the path. The installed `causal-llm`
+    script imports ``causal_llm.app.cli``, which the old tree lacks: a one-line module there hands
+    over to the old command line, so DVC's stage commands run the old code."""
     repo = export_commit(ref, folder / "before")
-    shim = folder / "shim"
-    shim.mkdir()
-    (shim / "causal-llm").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m causal_llm.cli "$@"\n')
-    (shim / "causal-llm").chmod(0o755)
-    env = {**os.environ, "PYTHONPATH": str(repo), "PATH": f"{shim}{os.pathsep}{Path(sys.executable).parent}"
-           f"{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}  # fmt: skip
+    (repo / "causal_llm" / "app").mkdir(exist_ok=True)
+    (repo / "causal_llm" / "app" / "cli.py").write_text("from causal_llm.cli import main  # noqa: F401\n")
+    env = {**os.environ, "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1"}
     for name in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "CAUSAL_LLM_TIMELINE", "CAUSAL_LLM_WARM_RUNNER"):
         env.pop(name, None)
     done = subprocess.run(
@@ -107,7 +106,9 @@ def union(intervals: list[tuple[float, float]]) -> list[list[float]]:
 def attribute(timeline: list[dict], start: float, end: float) -> dict[str, float]:
     """Seconds of [start, end] per category: compute wherever any node computes, else the first
     orchestration activity of ORDER running then, else Prefect."""
-    by_kind = {kind: union([(r["start"], r["end"]) for r in timeline if r["kind"] == kind]) for kind in ("compute", *ORDER)}
+    by_kind = {
+        kind: union([(r["start"], r["end"]) for r in timeline if r["kind"] == kind]) for kind in ("compute", *ORDER)
+    }
     cuts = sorted({start, end, *(t for ivs in by_kind.values() for iv in ivs for t in iv if start <= t <= end)})
     seconds = dict.fromkeys(LABELS, 0.0)
     for a, b in zip(cuts, cuts[1:], strict=False):
@@ -126,7 +127,7 @@ def run_after(folder: Path, profile: str) -> dict:
         env.pop(name, None)
     start = time.time()
     done = subprocess.run(
-        [sys.executable, "-m", "causal_llm.app.cli", "run", "--profile", profile, "--no-push"],
+        [str(Path(sys.executable).parent / "causal-llm"), "run", "--profile", profile, "--no-push"],
         cwd=repo, env=env, capture_output=True, text=True,
     )  # fmt: skip
     end = time.time()
@@ -150,7 +151,9 @@ def main() -> None:
         before = None if args.skip_before else run_before(args.before, Path(tmp), args.profile)
         after = run_after(Path(tmp), args.profile)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"profile": args.profile, "before_report": before, "after": after}, indent=2) + "\n")
+    args.output.write_text(
+        json.dumps({"profile": args.profile, "before_report": before, "after": after}, indent=2) + "\n"
+    )
     if before is not None:
         print(f"=== before ({args.before}), as its own bench/lifecycle_breakdown.py measures it ===\n{before}")
     wall = after["wall_s"]
@@ -158,7 +161,9 @@ def main() -> None:
     for kind, label in LABELS.items():
         print(f"  {label:<50} {after['seconds'][kind]:>6.1f} s  {100 * after['seconds'][kind] / wall:>5.1f}%")
     orchestration = wall - after["seconds"]["compute"]
-    print(f"  orchestration (no node computing)                  {orchestration:>6.1f} s  {100 * orchestration / wall:>5.1f}%")
+    print(
+        f"  orchestration (no node computing)                  {orchestration:>6.1f} s  {100 * orchestration / wall:>5.1f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -33,12 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 def tiny_model(folder: Path) -> str:
     """A 4-layer GPT-2 on a locally trained tokenizer, saved as safetensors (the default run's size)."""
-    from causal_llm.models import TinyGPT2Spec, build_tiny_gpt2, save_model, train_tokenizer
+    from causal_llm.models.loading import save_model
+    from causal_llm.models.tiny import TinyGPT2Config, build_tiny_gpt2, train_tokenizer
     from causal_llm.testbed import generate_stories
 
     texts = list(generate_stories(0.9, 400, 0)["text"])
     tokenizer = train_tokenizer(texts, vocab_size=512)
-    model = build_tiny_gpt2(TinyGPT2Spec(n_layer=4, n_head=4, n_embd=128, block_size=512), tokenizer, seed=0)
+    model = build_tiny_gpt2(TinyGPT2Config(n_layer=4, n_head=4, n_embd=128, block_size=512), tokenizer, seed=0)
     save_model(model, tokenizer, folder)
     return str(folder)
 
@@ -117,7 +118,7 @@ def run_scorer(which: str, ref: str, groups: list, batch_sizes: list[int], devic
     """In a fresh process: load the model, score every batch size once after a warm-up, save results."""
     import torch
 
-    from causal_llm.models import load_model, load_tokenizer
+    from causal_llm.models.loading import load_model, load_tokenizer
 
     torch.set_num_threads(os.cpu_count() or 1)
     model, tokenizer = load_model(ref).to(device).eval(), load_tokenizer(ref)
@@ -174,7 +175,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from causal_llm.models import smollm2_folder
+    from causal_llm.models.pretrained import smollm2_folder
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     report: dict = {"device": device, "cpus": os.cpu_count(), "torch": torch.__version__, "results": []}

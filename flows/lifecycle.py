@@ -114,7 +114,7 @@ async def lifecycle(
     warm = start_warm_runner()  # imports the stack in the background while Ray starts
     parent = None
     try:
-        start_ray_instance()
+        start_ray_instance(lc.params.runtime.ray_cpu_factor)
         parent = open_parent_run(uri, experiment, f"lifecycle-{profile}")
         await run_stages(lc, parent, uri, experiment, force)
         if uri != NO_TRACKING:

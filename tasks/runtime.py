@@ -1,5 +1,6 @@
 """Tasks: what a lifecycle run shares across its nodes: one Ray instance and one warm runner."""
 
+import os
 from pathlib import Path
 
 from prefect import task
@@ -12,8 +13,8 @@ _RUNNERS: dict[str, WarmRunner] = {}
 
 
 @task(name="start-ray")
-def start_ray_instance() -> str:
-    return start_ray()
+def start_ray_instance(cpu_factor: float = 1.0) -> str:
+    return start_ray(max(1, round((os.cpu_count() or 1) * cpu_factor)))
 
 
 @task(name="share-cpus")

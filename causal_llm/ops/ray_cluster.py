@@ -18,7 +18,8 @@ _STARTED: dict[str, str] = {}  # the address of the instance this process starte
 
 
 def start_ray(num_cpus: int | None = None) -> str:
-    """The address of the run's Ray instance: ``RAY_ADDRESS``, or a local head started here."""
+    """The address of the run's Ray instance: ``RAY_ADDRESS``, or a local head started here with
+    ``num_cpus`` logical CPUs (default: this machine's)."""
     address = os.environ.get("RAY_ADDRESS")
     if address and address not in _STARTED.values():
         check_ray(address)

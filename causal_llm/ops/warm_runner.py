@@ -168,14 +168,15 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
+    stopping: list[bool] = []
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "accept")
     selector.register(wake_r, selectors.EVENT_READ, "child")
     children: dict[int, socket.socket] = {}
     try:
-        while os.getppid() == parent:
+        while os.getppid() == parent and not stopping:
             for key, _ in selector.select(timeout=1.0):
                 if key.data == "accept":
                     conn, _ = listener.accept()
@@ -205,6 +206,7 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         Path(path).unlink(missing_ok=True)
+    os._exit(0)  # no interpreter teardown of everything preloaded: the run waits for this
 
 
 def _reap(children: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:

@@ -57,6 +57,10 @@ class RayContext(CheckpointingMixin):
 
 def ray_train_loop(config: dict[str, Any]) -> None:
     """What every Ray Train worker runs: the job, then rank 0 reports the finished model."""
+    from causal_llm.timing import process_started_at, record
+
+    entered = time.time()
+    record("ray-worker", config["job"]["node"], process_started_at(), entered)  # the worker's own start-up
     torch.set_num_threads(config["cpus_per_worker"])  # Ray starts workers with one torch thread
     _quiet_train_logs()
     job = TrainJob(**{**config["job"], "plugins": tuple(config["job"]["plugins"]), "inputs": ()})
