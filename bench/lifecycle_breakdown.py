@@ -162,7 +162,7 @@ def main() -> None:
         print(f"  {label:<50} {after['seconds'][kind]:>6.1f} s  {100 * after['seconds'][kind] / wall:>5.1f}%")
     orchestration = wall - after["seconds"]["compute"]
     print(
-        f"  orchestration (no node computing)                  {orchestration:>6.1f} s  {100 * orchestration / wall:>5.1f}%"
+        f"  {'orchestration (no node computing)':<50} {orchestration:>6.1f} s  {100 * orchestration / wall:>5.1f}%"
     )
 
 

@@ -35,7 +35,8 @@ from causal_llm.training.config import RayScalingConfig, TrainingConfig
 from causal_llm.training.jobs import training_job
 from causal_llm.training.ray_edge import fit_on_ray
 out = Path(sys.argv[1])
-cfg = ScratchConfig(TinyGPT2Config(512, 2, 4, 64, 64), TrainingConfig(epochs=1, batch_size=8, lr=0.01, checkpoint_every=0))
+training = TrainingConfig(epochs=1, batch_size=8, lr=0.01, checkpoint_every=0)
+cfg = ScratchConfig(TinyGPT2Config(512, 2, 4, 64, 64), training)
 variant = Variant("pretrain", out.name, "scratch", ("data/original",), None, cfg)
 job = training_job(variant, 0, {"texts": list(generate_stories(0.9, 300, 0)["text"])}, [], ())
 called = time.time()
