@@ -29,6 +29,8 @@ def _quiet_env() -> None:
     """Analytics off and no hub traffic: this is a CLI entry point, so it may set its environment."""
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A fresh PREFECT_HOME migrates its database first: more than Prefect's 20 s on a busy 2-CPU machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Writing model shards" bars from every worker
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
