@@ -161,9 +161,7 @@ def main() -> None:
     for kind, label in LABELS.items():
         print(f"  {label:<50} {after['seconds'][kind]:>6.1f} s  {100 * after['seconds'][kind] / wall:>5.1f}%")
     orchestration = wall - after["seconds"]["compute"]
-    print(
-        f"  {'orchestration (no node computing)':<50} {orchestration:>6.1f} s  {100 * orchestration / wall:>5.1f}%"
-    )
+    print(f"  {'orchestration (no node computing)':<50} {orchestration:>6.1f} s  {100 * orchestration / wall:>5.1f}%")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from prefect import flow
 
 from causal_llm.ops.forms import data_methods, infer_methods, profile_choices
-from causal_llm.ops.nodes import current_lifecycle
+from causal_llm.ops.nodes import current_lifecycle, node_plan
 from causal_llm.tracking import NO_TRACKING, resolve_tracking_uri
 from flows.align import align_flow
 from flows.benchmarks import benchmarks_flow
@@ -53,10 +53,11 @@ Augmenter = Literal[data_methods()]  # type: ignore[valid-type]
 Strategy = Literal[infer_methods()]  # type: ignore[valid-type]
 
 
-async def run_stages(lc, parent: str, uri: str, experiment: str, force: bool) -> None:  # noqa: ANN001
+async def run_stages(lc, parent: str, uri: str, experiment: str, force: bool, cpus: int) -> None:  # noqa: ANN001
     """The params node, then every stage flow at once; each node waits for its own upstream."""
-    trains = [n.id for n in lc.nodes if n.resolved.get("trains")]
-    board = Board({n.id: list(n.upstream) for n in lc.nodes}, lc.params.runtime.parallel, trains)
+    plan = node_plan()
+    trains = {n["id"]: n["ray_cpus"] for n in plan if n["ray_cpus"]}
+    board = Board({n["id"]: n["upstream"] for n in plan}, lc.params.runtime.parallel, trains, cpus)
     token = BOARD.set(board)
     try:
         await run_node("params", parent, uri, experiment, force)
@@ -114,9 +115,9 @@ async def lifecycle(
     warm = start_warm_runner()  # imports the stack in the background while Ray starts
     parent = None
     try:
-        start_ray_instance(lc.params.runtime.ray_cpu_factor)
+        cpus = start_ray_instance(lc.params.runtime.ray_cpu_factor)
         parent = open_parent_run(uri, experiment, f"lifecycle-{profile}")
-        await run_stages(lc, parent, uri, experiment, force)
+        await run_stages(lc, parent, uri, experiment, force, cpus)
         if uri != NO_TRACKING:
             register_flow(parent_run_id=parent, experiment=experiment, tracking_uri=uri)
         if push:

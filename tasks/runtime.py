@@ -5,16 +5,20 @@ from pathlib import Path
 
 from prefect import task
 
-from causal_llm.ops.nodes import share_cpus
-from causal_llm.ops.ray_cluster import start_ray, stop_ray
+from causal_llm.ops.nodes import check_ray_capacity, current_lifecycle, share_cpus
+from causal_llm.ops.ray_cluster import ray_cpus, start_ray, stop_ray
 from causal_llm.ops.warm_runner import PRELOAD, WarmRunner
 
 _RUNNERS: dict[str, WarmRunner] = {}
 
 
 @task(name="start-ray")
-def start_ray_instance(cpu_factor: float = 1.0) -> str:
-    return start_ray(max(1, round((os.cpu_count() or 1) * cpu_factor)))
+def start_ray_instance(cpu_factor: float = 1.0) -> int:
+    """Starts (or joins) the run's Ray instance; returns its CPUs, which the board hands out to jobs."""
+    start_ray(max(1, round((os.cpu_count() or 1) * cpu_factor)))
+    cpus = ray_cpus()
+    check_ray_capacity(current_lifecycle(), cpus)
+    return cpus
 
 
 @task(name="share-cpus")

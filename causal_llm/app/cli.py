@@ -41,6 +41,8 @@ def _quiet_env() -> None:
     )  # report() polls faster (docs/architecture.md#measured-costs)
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")  # rank 0's progress lines once, not twice
+    # Ray Train fails a job whose workers wait over 60 s for CPUs; on a shared cluster they may wait longer.
+    os.environ.setdefault("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "900")
     # A server that stops answering mid-run fails in seconds, not after minutes of HTTP retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")

@@ -47,11 +47,35 @@ def execute_node(
 
 
 def node_plan(params_file: str = "params.yaml") -> list[dict[str, Any]]:
-    """The nodes and what each waits for: what the flows build their DAG from."""
+    """The nodes, what each waits for, and the Ray CPUs each training node's job takes: what the
+    flows build their DAG from."""
+    lc = current_lifecycle(params_file)
     return [
-        {"id": n.id, "stage": n.stage, "upstream": list(n.upstream), "trains": bool(n.resolved.get("trains"))}
-        for n in current_lifecycle(params_file).nodes
+        {"id": n.id, "stage": n.stage, "upstream": list(n.upstream), "ray_cpus": ray_cpus_of(lc, n.id)}
+        for n in lc.nodes
     ]
+
+
+def ray_cpus_of(lc: Lifecycle, node_id: str) -> int:
+    """CPUs a training node's Ray Train job holds (num_workers x cpus_per_worker); 0 for other nodes."""
+    node = lc.by_id[node_id]
+    if not node.resolved.get("trains"):
+        return 0
+    ray = lc.params.stages[node.stage].settings.ray
+    return ray.num_workers * ray.cpus_per_worker
+
+
+def check_ray_capacity(lc: Lifecycle, cpus: int) -> None:
+    """A training job that can never fit in the Ray instance is bad input, named before any compute."""
+    from causal_llm.config import ParamsError
+
+    for node in lc.nodes:
+        need = ray_cpus_of(lc, node.id)
+        if need > cpus:
+            raise ParamsError(
+                f"{lc.params.source}.{node.stage}.ray: {node.id} needs {need} CPUs (num_workers x cpus_per_worker) "
+                f"and the Ray instance has {cpus}; lower them, or join a larger cluster with RAY_ADDRESS."
+            )
 
 
 def share_cpus(parallel: int) -> int:

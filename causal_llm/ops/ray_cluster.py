@@ -41,13 +41,23 @@ def start_ray(num_cpus: int | None = None) -> str:
     return address
 
 
+def ray_cpus() -> int:
+    """The CPUs of the Ray instance this process started or joined (``start_ray`` first)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ["RAY_ADDRESS"])
+        _STARTED.setdefault("joined", os.environ["RAY_ADDRESS"])
+    return int(ray.cluster_resources().get("CPU", 0))
+
+
 def stop_ray() -> None:
-    """Stop the instance ``start_ray`` started (a cluster named by the user is left alone)."""
-    address = _STARTED.pop("address", None)
-    if address is None:
+    """Stop the instance ``start_ray`` started, or leave the cluster ``ray_cpus`` joined (it stays up)."""
+    joined, address = _STARTED.pop("joined", None), _STARTED.pop("address", None)
+    if joined is None and address is None:
         return
     import ray
 
     ray.shutdown()
-    if os.environ.get("RAY_ADDRESS") == address:
+    if address is not None and os.environ.get("RAY_ADDRESS") == address:
         del os.environ["RAY_ADDRESS"]

@@ -1,0 +1,52 @@
+"""The lifecycle's DAG board: nodes wait for their upstream, and training jobs for their Ray CPUs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flows.board import Board, UpstreamFailed
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_node_waits_for_exactly_its_upstream_and_a_failure_stops_only_its_branch():
+    async def scenario() -> list[str]:
+        board = Board({"a": [], "b": ["a"], "c": ["b"], "d": []}, parallel=4)
+        order: list[str] = []
+
+        async def node(name: str, ok: bool = True) -> None:
+            try:
+                await board.wait_for_upstream(name)
+                order.append(name)
+            finally:
+                board.finish(name, ok and name in order)
+
+        results = await asyncio.gather(node("c"), node("b", ok=False), node("a"), node("d"), return_exceptions=True)
+        assert isinstance(results[0], UpstreamFailed) and "c not run: b failed" in str(results[0])
+        return order
+
+    assert run(scenario()) == ["a", "d", "b"]
+
+
+@pytest.mark.parametrize(("need", "expected_peak"), [(2, 1), (1, 2)])
+def test_training_jobs_share_the_ray_cpus(need, expected_peak):
+    async def scenario() -> int:
+        board = Board({n: [] for n in "xyz"}, parallel=1, trains=dict.fromkeys("xyz", need), ray_cpus=2)
+        running, peak = 0, 0
+
+        async def job(name: str) -> None:
+            nonlocal running, peak
+            async with board.slot(name):
+                running += 1
+                peak = max(peak, running)
+                await asyncio.sleep(0.01)
+                running -= 1
+
+        await asyncio.gather(*(job(n) for n in "xyz"))
+        return peak
+
+    assert run(scenario()) == expected_peak
