@@ -43,14 +43,12 @@ RESERVED_NAMES = {"testbed", "all", "base"}  # node names of the lifecycle itsel
 class RuntimeConfig:
     """How a run executes; none of it changes a result, so DVC does not track it."""
 
-    parallel: int = 2  # nodes computing in their own process at once (Ray queues training jobs on its CPUs)
-    # Logical CPUs of the run's local Ray instance per core of the machine. Above 1, training jobs of
-    # one thread each start while others train: a Ray Train fit spends ~10 s starting, mostly waiting.
-    ray_cpu_factor: float = 1.0
+    # Nodes computing in their own process at once; each gets cores // parallel torch threads. A
+    # training node takes its Ray job's CPUs instead, from the same cores when Ray is the run's own.
+    parallel: int = 2
 
     def __post_init__(self) -> None:
         require(self.parallel >= 1, "runtime.parallel must be >= 1")
-        require(1.0 <= self.ray_cpu_factor <= 8.0, "runtime.ray_cpu_factor must be in [1, 8]")
 
 
 @dataclass(frozen=True)

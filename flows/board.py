@@ -1,10 +1,12 @@
 """The run's DAG state: which nodes have finished, so each node's task waits for exactly its upstream.
 
 The lifecycle runs every stage flow at once; a node's task starts when the nodes it reads from are
-done (whichever stage flow ran them) and there is room for it: ``runtime.parallel`` nodes that
-compute in their own process, and training nodes while their Ray Train jobs (``num_workers`` x
-``cpus_per_worker`` CPUs) fit in the Ray instance's CPUs, so no job waits inside Ray (Ray Train
-fails a job whose workers wait more than a minute for resources). A node whose upstream failed is
+done (whichever stage flow ran them) and its CPUs are free: a node that computes in its own
+process takes its torch threads, a training node its Ray Train job's ``num_workers`` x
+``cpus_per_worker``. When the Ray instance is the run's own, both come out of one pool, the
+machine's cores: torch's threads spin while they wait for each other, so a core given twice slows
+both jobs far more than twice. No job waits inside Ray either (Ray Train fails a job whose workers
+wait more than a minute for resources). A node whose upstream failed is
 not started; independent branches go on. A stage flow run on its own has no board of the
 lifecycle: it makes one for its own nodes, whose inputs are taken as they are.
 """
@@ -42,21 +44,24 @@ class CpuPool:
 
 
 class Board:
-    """``upstream``: what each node waits for; ``parallel``: nodes computing in their own process at
-    once; ``trains``: each training node's CPUs on Ray, out of ``ray_cpus``."""
+    """``upstream``: what each node waits for; ``cpus``: the CPUs each node takes while it runs, out
+    of ``local_cpus`` (nodes computing here) or, for ``on_ray`` nodes on a Ray cluster of its own,
+    ``ray_cpus`` (``None``: the run's Ray instance shares this machine's pool)."""
 
     def __init__(
         self,
         upstream: dict[str, list[str]],
-        parallel: int,
-        trains: Mapping[str, int] | None = None,
-        ray_cpus: int = 1,
+        cpus: Mapping[str, int],
+        local_cpus: int,
+        on_ray: Iterable[str] = (),
+        ray_cpus: int | None = None,
         done: Iterable[str] = (),
     ) -> None:
         self.upstream = upstream
-        self.trains = dict(trains or {})
-        self._slots = asyncio.Semaphore(parallel)
-        self._cpus = CpuPool(ray_cpus)
+        self.cpus = dict(cpus)
+        self.on_ray = set(on_ray)
+        self._local = CpuPool(local_cpus)
+        self._ray = self._local if ray_cpus is None else CpuPool(ray_cpus)
         self._events = {node: asyncio.Event() for node in upstream}
         self.failed: set[str] = set()
         for node in done:
@@ -70,8 +75,8 @@ class Board:
                     raise UpstreamFailed(f"{node} not run: {up} failed")
 
     def slot(self, node: str) -> contextlib.AbstractAsyncContextManager:
-        """Room for a node: its Ray CPUs for a training node, a ``parallel`` slot for the others."""
-        return self._cpus.take(self.trains[node]) if node in self.trains else self._slots
+        """Room for a node: its CPUs, from Ray's pool for a training node, this machine's for the others."""
+        return (self._ray if node in self.on_ray else self._local).take(self.cpus.get(node, 1))
 
     def finish(self, node: str, ok: bool) -> None:
         if not ok:

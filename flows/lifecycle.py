@@ -7,6 +7,7 @@ signature) and the schedules in ``flows/deployments.py``.
 """
 
 import asyncio
+import os
 from typing import Any, Literal
 
 from prefect import flow
@@ -53,11 +54,12 @@ Augmenter = Literal[data_methods()]  # type: ignore[valid-type]
 Strategy = Literal[infer_methods()]  # type: ignore[valid-type]
 
 
-async def run_stages(lc, parent: str, uri: str, experiment: str, force: bool, cpus: int) -> None:  # noqa: ANN001
-    """The params node, then every stage flow at once; each node waits for its own upstream."""
+async def run_stages(lc, parent: str, uri: str, experiment: str, force: bool, ray_cpus: int | None) -> None:  # noqa: ANN001
+    """The params node, then every stage flow at once; each node waits for its upstream and its CPUs."""
     plan = node_plan()
-    trains = {n["id"]: n["ray_cpus"] for n in plan if n["ray_cpus"]}
-    board = Board({n["id"]: n["upstream"] for n in plan}, lc.params.runtime.parallel, trains, cpus)
+    cpus = {n["id"]: n["cpus"] for n in plan}
+    on_ray = [n["id"] for n in plan if n["on_ray"]]
+    board = Board({n["id"]: n["upstream"] for n in plan}, cpus, os.cpu_count() or 1, on_ray, ray_cpus)
     token = BOARD.set(board)
     try:
         await run_node("params", parent, uri, experiment, force)
@@ -115,9 +117,9 @@ async def lifecycle(
     warm = start_warm_runner()  # imports the stack in the background while Ray starts
     parent = None
     try:
-        cpus = start_ray_instance(lc.params.runtime.ray_cpu_factor)
+        ray_cpus = start_ray_instance()  # None: the run's own instance, on this machine's cores
         parent = open_parent_run(uri, experiment, f"lifecycle-{profile}")
-        await run_stages(lc, parent, uri, experiment, force, cpus)
+        await run_stages(lc, parent, uri, experiment, force, ray_cpus)
         if uri != NO_TRACKING:
             register_flow(parent_run_id=parent, experiment=experiment, tracking_uri=uri)
         if push:

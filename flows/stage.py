@@ -40,9 +40,8 @@ def make_stage_flow(stage: str, description: str) -> Flow:
         if board is None:  # on its own: the params node first, this stage's nodes after their own upstream
             await run_node("params", None, uri, experiment)
             upstream = {n["id"]: [u for u in n["upstream"] if u in nodes] for n in plan if n["id"] in nodes}
-            # One training job at a time: on its own the stage does not know the Ray instance's size.
-            trains = {n["id"]: 1 for n in plan if n["ray_cpus"]}
-            board = Board(upstream, 2, trains, ray_cpus=1)
+            # One node at a time: on its own the stage does not know the machine or cluster it shares.
+            board = Board(upstream, {}, local_cpus=1)
             own_parent = parent_run_id = parent_run_id or open_parent_run(uri, experiment, stage, run_type="stage")
 
         async def one(node: str) -> bool:

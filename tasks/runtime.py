@@ -1,24 +1,24 @@
 """Tasks: what a lifecycle run shares across its nodes: one Ray instance and one warm runner."""
 
-import os
 from pathlib import Path
 
 from prefect import task
 
 from causal_llm.ops.nodes import check_ray_capacity, current_lifecycle, share_cpus
-from causal_llm.ops.ray_cluster import ray_cpus, start_ray, stop_ray
+from causal_llm.ops.ray_cluster import ray_cpus, start_ray, started_here, stop_ray
 from causal_llm.ops.warm_runner import PRELOAD, WarmRunner
 
 _RUNNERS: dict[str, WarmRunner] = {}
 
 
 @task(name="start-ray")
-def start_ray_instance(cpu_factor: float = 1.0) -> int:
-    """Starts (or joins) the run's Ray instance; returns its CPUs, which the board hands out to jobs."""
-    start_ray(max(1, round((os.cpu_count() or 1) * cpu_factor)))
+def start_ray_instance() -> int | None:
+    """Starts (or joins) the run's Ray instance; returns a joined cluster's CPUs, or None for an
+    instance of this machine's cores (the board then hands out one pool to every node)."""
+    own = start_ray() is not None and started_here()
     cpus = ray_cpus()
     check_ray_capacity(current_lifecycle(), cpus)
-    return cpus
+    return None if own else cpus
 
 
 @task(name="share-cpus")

@@ -6,19 +6,18 @@ from skill and experience through the SCM); the rejected one follows the spuriou
 person fits the occupation's gender stereotype). Each pair appears with the factual and the
 gender-swapped prompt, so the preference itself is invariant under the swap.
 
-On Ray Train the Hugging Face trainer saves a checkpoint every ``training.checkpoint_every`` steps,
-which is reported to Ray; a resumed run continues from it (``Trainer.train(resume_from_checkpoint)``).
+The Hugging Face trainer saves a checkpoint every ``training.checkpoint_every`` steps; on Ray
+Train, Ray's Transformers integration (``prepare_trainer``, ``RayTrainReportCallback``) reports it
+to Ray's storage, and a resumed run continues from it (``Trainer.train(resume_from_checkpoint)``).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from causal_llm.models.lora import LoraSettings
 from causal_llm.testbed import Judgement
 from causal_llm.training.config import TrainingConfig
 
-HF_CHECKPOINT = "hf"  # the Hugging Face checkpoint folder inside a reported checkpoint
+HF_CHECKPOINT = "checkpoint"  # the Hugging Face checkpoint folder inside a reported one (Ray's layout)
 
 
 def _dpo_training() -> TrainingConfig:
@@ -113,31 +112,6 @@ def pairs_from_stories(stories: Sequence[dict[str, Any]], n: int) -> list[dict[s
     return counterfactual_pairs(generate_judgements(pd.DataFrame(list(stories)), gender_swap), n)
 
 
-class _ReportCheckpoints:
-    """A trainer callback: every checkpoint the Hugging Face trainer saves is reported to the context."""
-
-    def __init__(self, ctx: Any) -> None:
-        from transformers import TrainerCallback
-
-        outer = self
-
-        class Callback(TrainerCallback):
-            def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
-                outer.report(Path(args.output_dir), state)
-
-        self.ctx, self.callback = ctx, Callback()
-
-    def report(self, output_dir: Path, state: Any) -> None:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        with tempfile.TemporaryDirectory(prefix="dpo-ckpt-") as tmp:
-            directory = None
-            if self.ctx.rank == 0:
-                directory = Path(tmp)
-                shutil.copytree(get_last_checkpoint(str(output_dir)), directory / HF_CHECKPOINT)
-            self.ctx.report_checkpoint(directory, {"step": state.global_step})
-
-
 @ALIGN_METHODS.method("dpo", DpoConfig)
 def dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str, Any]:
     """DPO on counterfactual preference pairs (a LoRA adapter on the merged upstream model)."""
@@ -167,8 +141,9 @@ def dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str
             train_dataset=Dataset.from_list(pairs),
             processing_class=tokenizer,
             peft_config=cfg.lora.to_peft(),
-            callbacks=[_ReportCheckpoints(ctx).callback],
+            callbacks=[ctx.hf_callback()],
         )
+        trainer = ctx.prepare_trainer(trainer)
         started, started_at = time.perf_counter(), time.time()
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         seconds = time.perf_counter() - started

@@ -78,11 +78,18 @@ def check_ray_capacity(lc: Lifecycle, cpus: int) -> None:
             )
 
 
-def share_cpus(parallel: int) -> int:
-    """Torch threads for each node that computes in its own process, so that ``parallel`` of them
-    share the machine's CPUs instead of fighting over them (torch's threads spin while they wait)."""
+def node_threads(parallel: int) -> int:
+    """Torch threads of a node that computes in its own process: ``parallel`` of them fill the machine."""
     import os
 
-    threads = max(1, (os.cpu_count() or 1) // parallel)
+    return max(1, (os.cpu_count() or 1) // parallel)
+
+
+def share_cpus(parallel: int) -> int:
+    """Give each node that computes in its own process ``node_threads`` torch threads (the board hands
+    out the CPUs), instead of torch's default of every core for every process."""
+    import os
+
+    threads = node_threads(parallel)
     os.environ["CAUSAL_LLM_THREADS"] = str(threads)  # inherited by dvc and the stage processes it runs
     return threads

@@ -41,6 +41,11 @@ def start_ray(num_cpus: int | None = None) -> str:
     return address
 
 
+def started_here() -> bool:
+    """Whether this process started the run's Ray instance (on this machine's cores)."""
+    return "address" in _STARTED
+
+
 def ray_cpus() -> int:
     """The CPUs of the Ray instance this process started or joined (``start_ray`` first)."""
     import ray

@@ -37,6 +37,8 @@ class TrainContext(Protocol):
     def report_checkpoint(self, directory: Path | None, metrics: dict[str, float]) -> None: ...
     def restore(self) -> TrainState | None: ...
     def save(self, state: TrainState) -> None: ...
+    def hf_callback(self) -> Any: ...  # reports each checkpoint a Hugging Face trainer saves
+    def prepare_trainer(self, trainer: Any) -> Any: ...
 
 
 @dataclass
@@ -140,6 +142,24 @@ class CheckpointingMixin:
             self.report_checkpoint(directory, {"step": state.step, "loss": state.losses[-1]})
 
 
+def report_hf_checkpoints(ctx: Any) -> Any:
+    """A Hugging Face trainer callback: each checkpoint the trainer saves goes to ``ctx``'s store as
+    ``<checkpoint>/checkpoint/`` (the layout of Ray's ``RayTrainReportCallback``)."""
+    from transformers import TrainerCallback
+    from transformers.trainer_utils import get_last_checkpoint
+
+    class ReportCheckpoints(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            with tempfile.TemporaryDirectory(prefix="hf-ckpt-") as tmp:
+                directory = None
+                if ctx.rank == 0:
+                    directory = Path(tmp)
+                    shutil.copytree(get_last_checkpoint(str(args.output_dir)), directory / "checkpoint")
+                ctx.report_checkpoint(directory, {"step": state.global_step})
+
+    return ReportCheckpoints()
+
+
 class LocalContext(CheckpointingMixin):
     """One process, checkpoints under ``checkpoint_root``: what unit tests and ``run_locally`` use."""
 
@@ -157,6 +177,12 @@ class LocalContext(CheckpointingMixin):
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         return model
+
+    def hf_callback(self) -> Any:
+        return report_hf_checkpoints(self)
+
+    def prepare_trainer(self, trainer: Any) -> Any:
+        return trainer
 
     def latest_checkpoint(self) -> Path | None:
         found = sorted(self.checkpoint_root.glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[1]))

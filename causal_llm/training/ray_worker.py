@@ -38,6 +38,17 @@ class RayContext(CheckpointingMixin):
 
         return ray.train.torch.prepare_model(model) if self.world > 1 else model.to(self.device)
 
+    def hf_callback(self) -> Any:
+        """Ray's Transformers integration: every checkpoint the trainer saves is reported to Ray."""
+        from ray.train.huggingface.transformers import RayTrainReportCallback
+
+        return RayTrainReportCallback()
+
+    def prepare_trainer(self, trainer: Any) -> Any:
+        from ray.train.huggingface.transformers import prepare_trainer
+
+        return prepare_trainer(trainer)
+
     def latest_checkpoint(self) -> Path | None:
         import ray.train
 

@@ -15,7 +15,7 @@ def run(coro):
 
 def test_a_node_waits_for_exactly_its_upstream_and_a_failure_stops_only_its_branch():
     async def scenario() -> list[str]:
-        board = Board({"a": [], "b": ["a"], "c": ["b"], "d": []}, parallel=4)
+        board = Board({"a": [], "b": ["a"], "c": ["b"], "d": []}, {}, local_cpus=4)
         order: list[str] = []
 
         async def node(name: str, ok: bool = True) -> None:
@@ -32,10 +32,18 @@ def test_a_node_waits_for_exactly_its_upstream_and_a_failure_stops_only_its_bran
     assert run(scenario()) == ["a", "d", "b"]
 
 
-@pytest.mark.parametrize(("need", "expected_peak"), [(2, 1), (1, 2)])
-def test_training_jobs_share_the_ray_cpus(need, expected_peak):
+@pytest.mark.parametrize(
+    ("cpus", "on_ray", "ray_cpus", "expected_peak"),
+    [
+        ({"x": 2, "y": 2, "z": 2}, "xyz", None, 1),  # 2-CPU jobs on 2 cores: one at a time
+        ({"x": 1, "y": 1, "z": 1}, "xyz", None, 2),
+        ({"x": 2, "y": 1, "z": 1}, "x", None, 2),  # a job and the local nodes share the machine's cores
+        ({"x": 2, "y": 1, "z": 1}, "x", 2, 3),  # a cluster elsewhere: its CPUs are its own
+    ],
+)
+def test_nodes_share_the_cpus(cpus, on_ray, ray_cpus, expected_peak):
     async def scenario() -> int:
-        board = Board({n: [] for n in "xyz"}, parallel=1, trains=dict.fromkeys("xyz", need), ray_cpus=2)
+        board = Board({n: [] for n in "xyz"}, cpus, local_cpus=2, on_ray=on_ray, ray_cpus=ray_cpus)
         running, peak = 0, 0
 
         async def job(name: str) -> None:
