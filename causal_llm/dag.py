@@ -11,13 +11,14 @@ whatever reads their outputs.
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from causal_llm.code_deps import code_files
 from causal_llm.config import to_dict
 from causal_llm.lifecycle import MODEL_STAGES, VARIANT_STAGES, stage_spec
 from causal_llm.params import Params, Variant
@@ -101,35 +102,24 @@ def infer_dir(variant_id: str) -> Path:
 
 
 def external_label(ref: str) -> str:
-    return f"base/{Path(ref.rstrip('/')).name}"
-
-
-def module_file(name: str) -> str | None:
-    """``causal_llm/dag.py`` for ``causal_llm.dag``: the module's file in this working tree, whichever
-    copy the interpreter imports (an editable install elsewhere); None if the tree has no such file."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    origin = Path(spec.origin)
-    depth = name.count(".") + (1 if origin.name == "__init__.py" else 0)
-    relative = origin.relative_to(origin.parents[depth])
-    return str(relative) if (Path.cwd() / relative).is_file() else None
-
-
-def code_files(*modules: str) -> list[str]:
-    """The source files of ``modules`` in the working tree (relative), found without importing them."""
-    return list(dict.fromkeys(f for f in map(module_file, modules) if f is not None))
+    """``base/<name>`` for a model outside the lifecycle; a hub id or a path also gets a short hash of
+    the whole reference, so ``org1/gpt2`` and ``org2/gpt2`` stay two nodes."""
+    name = Path(ref.rstrip("/")).name
+    if name == ref.rstrip("/"):
+        return f"base/{name}"
+    return f"base/{name}-{hashlib.sha256(ref.encode()).hexdigest()[:6]}"
 
 
 def method_files(*methods: Any) -> list[str]:
-    """The modules that define these methods (a plugin file by its path in the working tree)."""
-    out = []
+    """The code of these methods: each defining module (a plugin file by its path in the working
+    tree) and every ``causal_llm`` module it imports."""
+    modules, plugins = [], []
     for method in methods:
-        found = (
-            module_file(method.run.__module__) if not method.run.__module__.startswith("causal_llm_plugin_") else None
-        )
-        out += [found] if found else _relative([method.source])
-    return out
+        if method.run.__module__.startswith("causal_llm_plugin_"):
+            plugins += _relative([method.source])
+        else:
+            modules.append(method.run.__module__)
+    return code_files(*modules, files=tuple(plugins))
 
 
 def _relative(paths: list[Path]) -> list[str]:
@@ -216,7 +206,7 @@ class Lifecycle:
             "testbed",
             "data",
             (PARAMS_NODE,),
-            tuple(code_files(*stage_spec("data").code)),
+            tuple(code_files("causal_llm.data.stage", *stage_spec("data").code)),
             (Out(str(TESTBED)),),
             {"seed": self.params.seed, "data": settings},
             "The SCM testbed: train and held-out stories, rung 1-3 questions",
@@ -229,7 +219,7 @@ class Lifecycle:
             "benchmarks",
             "benchmarks",
             (PARAMS_NODE,),
-            tuple(code_files(*modules, "causal_llm.testbed", "causal_llm.scm")),
+            tuple(code_files("causal_llm.benchmarks.stage", *modules, "causal_llm.testbed", "causal_llm.scm")),
             (Out(str(BENCHMARKS)),),
             {"seed": self.params.seed, "benchmarks": to_dict(self.params.benchmarks)},
             "CLadder- and Corr2Cause-style benchmarks with exact answers",
@@ -251,7 +241,7 @@ class Lifecycle:
 
     def _variant_node(self, v: Variant) -> Node:
         spec = stage_spec(v.stage)
-        code = code_files(*spec.code) + method_files(v.method_spec())
+        code = code_files(f"causal_llm.{v.stage}.stage", *spec.code) + method_files(v.method_spec())
         resolved = self._variant_resolved(v)
         upstream: list[str] = [PARAMS_NODE]
         reads: list[str] = []

@@ -306,6 +306,12 @@ class Judgement:
     causal: str
     stereotyped: str
 
+    @property
+    def counterfactual_stereotyped(self) -> str:
+        """The stereotyped answer for the swapped prompt: the swapped person fits the stereotype
+        exactly when the factual one does not (gender is binary in the testbed)."""
+        return " no" if self.stereotyped.strip() == "yes" else " yes"
+
 
 def judgement_prompt(story_without_promotion: str) -> str:
     return f"{story_without_promotion} Question: will this person be promoted? Answer:"

@@ -24,14 +24,15 @@ class UpstreamFailed(RuntimeError):
 
 
 class CpuPool:
-    """Ray's CPUs as the board hands them out: a job waits until all of its CPUs are free."""
+    """CPUs as the board hands them out: a node waits until all of its CPUs are free."""
 
     def __init__(self, cpus: int) -> None:
-        self.free = cpus
+        self.total = self.free = cpus
         self._changed = asyncio.Condition()
 
     @contextlib.asynccontextmanager
     async def take(self, cpus: int) -> AsyncIterator[None]:
+        cpus = min(cpus, self.total)  # a node wider than the pool runs alone rather than never
         async with self._changed:
             await self._changed.wait_for(lambda: self.free >= cpus)
             self.free -= cpus
@@ -82,6 +83,13 @@ class Board:
         if not ok:
             self.failed.add(node)
         self._events[node].set()
+
+    def abandon(self, nodes: Iterable[str]) -> None:
+        """Nodes whose flow ended without finishing them (it failed to start, say) count as failed, so
+        nothing downstream waits for them forever."""
+        for node in nodes:
+            if node in self._events and not self._events[node].is_set():
+                self.finish(node, ok=False)
 
 
 BOARD: ContextVar[Board | None] = ContextVar("causal_llm_board", default=None)

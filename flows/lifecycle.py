@@ -65,7 +65,14 @@ async def run_stages(lc, parent: str, uri: str, experiment: str, force: bool, ra
         await run_node("params", parent, uri, experiment, force)
         board.finish("params", ok=True)
         common = {"parent_run_id": parent, "experiment": experiment, "tracking_uri": uri, "force": force}
-        states = await asyncio.gather(*(f(**common, return_state=True) for f in STAGE_FLOWS))
+
+        async def stage(f):  # noqa: ANN001, ANN202
+            try:
+                return await f(**common, return_state=True)
+            finally:
+                board.abandon(n["id"] for n in plan if n["stage"] == f.name)
+
+        states = await asyncio.gather(*(stage(f) for f in STAGE_FLOWS))
     finally:
         BOARD.reset(token)
     failed = [f.name for f, s in zip(STAGE_FLOWS, states, strict=True) if not s.is_completed()]

@@ -89,13 +89,15 @@ class DpoConfig:
 
 
 def counterfactual_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[str, str]]:
-    """Pairs from judgements where the causal and the stereotyped answers disagree."""
+    """Preference pairs: chosen the SCM's answer, rejected the answer the stereotype gives *for that
+    prompt*, for each of a judgement's two prompts (factual, gender-swapped) where the two differ.
+    Swapping gender flips the stereotype and not the causal answer, so each judgement gives one
+    pair: its factual prompt or its swapped one."""
     pairs = []
     for j in judgements:
-        if j.causal == j.stereotyped:
-            continue
-        for prompt in (j.prompt, j.counterfactual_prompt):
-            pairs.append({"prompt": prompt, "chosen": j.causal, "rejected": j.stereotyped})
+        for prompt, stereotyped in ((j.prompt, j.stereotyped), (j.counterfactual_prompt, j.counterfactual_stereotyped)):
+            if j.causal != stereotyped:
+                pairs.append({"prompt": prompt, "chosen": j.causal, "rejected": stereotyped})
         if len(pairs) >= n:
             break
     if not pairs:

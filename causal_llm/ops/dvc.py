@@ -10,6 +10,7 @@ taken fails with "Unable to acquire lock" unless it is told to wait: every call 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -102,11 +103,56 @@ def dvc_repro(node: Node, force: bool = False) -> bool:
 
     ``force`` re-runs it even so (a scheduled re-evaluation of unchanged models, say).
     """
-    code, lines = dvc("repro", "--single-item", *(["--force"] if force else []), node.dvc_name, echo=True, node=node.id)
-    if code != 0:
-        tail = "".join(lines[-15:])  # the end of the stage's own traceback and DVC's verdict
-        raise RuntimeError(f"node '{node.id}' failed (dvc repro exit {code}):\n{tail}")
+    backup = _keep_outs(node)  # DVC deletes a stage's outs before it runs it
+    args = ["repro", "--single-item", *(["--force"] if force else []), node.dvc_name]
+    try:
+        code, lines = dvc(*args, echo=True, node=node.id)
+        if code != 0:
+            _restore_outs(node, backup)  # a failed run leaves what the last finished one stored
+            tail = "".join(lines[-15:])  # the end of the stage's own traceback and DVC's verdict
+            raise RuntimeError(f"node '{node.id}' failed (dvc repro exit {code}):\n{tail}")
+    finally:
+        shutil.rmtree(backup, ignore_errors=True)
     return not any("didn't change, skipping" in line for line in lines)
+
+
+BACKUPS = Path(".causal_llm/outs-backup")
+
+
+def _keep_outs(node: Node) -> Path:
+    """Hard links to the node's outputs as they are (no bytes copied; DVC's deletion leaves them)."""
+    backup = BACKUPS / node.dvc_name
+    shutil.rmtree(backup, ignore_errors=True)
+    for out in node.outs:
+        source = Path(out.path)
+        target = backup / out.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, copy_function=_link_or_copy)
+        elif source.is_file():
+            _link_or_copy(str(source), str(target))
+    return backup
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, target)
+
+
+def _restore_outs(node: Node, backup: Path) -> None:
+    for out in node.outs:
+        kept = backup / out.path
+        if not kept.exists():
+            continue
+        current = Path(out.path)
+        if current.is_dir():
+            shutil.rmtree(current)
+        elif current.exists():
+            current.unlink()
+        current.parent.mkdir(parents=True, exist_ok=True)
+        kept.rename(current)
 
 
 def dvc_push() -> str:
@@ -133,6 +179,14 @@ def input_hashes(node: Node, lock_file: Path = Path("dvc.lock")) -> dict[str, st
     """The DVC hashes of a node's inputs, from dvc.lock."""
     if not lock_file.is_file():
         return {}
-    lock = yaml.safe_load(lock_file.read_text()) or {}
+    lock: dict = {}
+    for attempt in range(10):  # another node's `dvc repro` may be rewriting dvc.lock in place right now
+        try:
+            lock = yaml.safe_load(lock_file.read_text()) or {}
+        except yaml.YAMLError:
+            lock = {}
+        if node.dvc_name in lock.get("stages", {}):
+            break
+        time.sleep(0.05 * (attempt + 1))
     deps = lock.get("stages", {}).get(node.dvc_name, {}).get("deps", [])
     return {f"dvc.dep.{d['path']}": d.get("md5") or d.get("hash", "") for d in deps}

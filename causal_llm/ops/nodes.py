@@ -47,13 +47,23 @@ def execute_node(
 
 
 def node_plan(params_file: str = "params.yaml") -> list[dict[str, Any]]:
-    """The nodes, what each waits for, and the Ray CPUs each training node's job takes: what the
-    flows build their DAG from."""
+    """The nodes, what each waits for, and the CPUs each takes while it runs: a training node its Ray
+    Train job's (``on_ray``), any other node its torch threads. What the flows build their DAG from."""
     lc = current_lifecycle(params_file)
-    return [
-        {"id": n.id, "stage": n.stage, "upstream": list(n.upstream), "ray_cpus": ray_cpus_of(lc, n.id)}
-        for n in lc.nodes
-    ]
+    threads = node_threads(lc.params.runtime.parallel)
+    plan = []
+    for n in lc.nodes:
+        on_ray = ray_cpus_of(lc, n.id)
+        plan.append(
+            {
+                "id": n.id,
+                "stage": n.stage,
+                "upstream": list(n.upstream),
+                "cpus": on_ray or threads,
+                "on_ray": bool(on_ray),
+            }
+        )
+    return plan
 
 
 def ray_cpus_of(lc: Lifecycle, node_id: str) -> int:

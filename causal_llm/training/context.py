@@ -52,6 +52,10 @@ class TrainState:
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     rng: torch.Tensor = field(default_factory=torch.get_rng_state)
+    # The GPUs' generators too (dropout on CUDA draws from them); empty on a CPU-only machine.
+    cuda_rng: list[torch.Tensor] = field(
+        default_factory=lambda: torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    )
 
     @classmethod
     def capture(
@@ -77,6 +81,8 @@ class TrainState:
         optimizer.load_state_dict(self.optimizer)
         scheduler.load_state_dict(self.scheduler)
         torch.set_rng_state(self.rng)
+        if self.cuda_rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self.cuda_rng)
 
     def write(self, directory: Path) -> Path:
         tensors = {f"weight.{n}": t.contiguous() for n, t in self.weights.items()}
@@ -90,6 +96,7 @@ class TrainState:
                 else:
                     opt_state[str(index)][key] = value
         tensors["rng"] = self.rng
+        tensors |= {f"cuda_rng.{i}": state for i, state in enumerate(self.cuda_rng)}
         directory.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(directory / STATE_TENSORS))
         meta = {
@@ -114,7 +121,13 @@ class TrainState:
         optimizer = {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
         scheduler = {**meta["scheduler"], "lr_lambdas": [None] * len(meta["optimizer"]["param_groups"])}
         weights = {n: tensors[f"weight.{n}"] for n in meta["weights"]}
-        return cls(meta["step"], meta["losses"], meta["tokens"], weights, optimizer, scheduler, tensors["rng"])
+        cuda_rng = [tensors[k] for k in sorted((k for k in tensors if k.startswith("cuda_rng.")), key=_index)]
+        step, losses, tokens = meta["step"], meta["losses"], meta["tokens"]
+        return cls(step, losses, tokens, weights, optimizer, scheduler, tensors["rng"], cuda_rng)
+
+
+def _index(key: str) -> int:
+    return int(key.rpartition(".")[2])
 
 
 def has_state(directory: Path | None) -> bool:
@@ -185,7 +198,11 @@ class LocalContext(CheckpointingMixin):
         return trainer
 
     def latest_checkpoint(self) -> Path | None:
-        found = sorted(self.checkpoint_root.glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[1]))
+        # A ``.tmp`` copy a kill left behind is not a checkpoint.
+        found = sorted(
+            (p for p in self.checkpoint_root.glob("checkpoint_*") if p.name.split("_")[1].isdigit()),
+            key=lambda p: int(p.name.split("_")[1]),
+        )
         return found[-1] if found else None
 
     def report_checkpoint(self, directory: Path | None, metrics: dict[str, float]) -> None:

@@ -23,6 +23,25 @@ def run_method(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return method.run(ctx, payload["inputs"], cfg, payload["seed"])
 
 
+def job_context(code: list[str], num_workers: int) -> dict[str, Any]:
+    """What a checkpoint belongs to besides the job's payload and inputs: the code it runs, the world
+    size (steps per epoch depend on it) and the versions of the libraries that compute."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "-"
+
+    return {
+        "code": {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in sorted(code) if Path(f).is_file()},
+        "num_workers": num_workers,
+        "versions": {lib: installed(lib) for lib in ("torch", "transformers", "peft", "trl")},
+    }
+
+
 def training_job(
     variant: Any,
     seed: int,
@@ -30,8 +49,10 @@ def training_job(
     reads: list[Path],
     plugins: tuple[str, ...],
     files: dict[str, dict[str, bytes]] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> TrainJob:
-    """The job of one training variant; ``reads`` (its corpus or base model) are part of its fingerprint."""
+    """The job of one training variant; ``reads`` (its corpus or base model) and ``context`` are part
+    of its fingerprint."""
     payload = {
         "stage": variant.stage,
         "method": variant.method,
@@ -42,7 +63,8 @@ def training_job(
     }
     plugins = tuple(str(Path(p).resolve()) if p.endswith(".py") else p for p in plugins)
     sources = {p: Path(p).read_text() for p in plugins if p.endswith(".py")}
-    return TrainJob(variant.id, ENTRY, payload, plugins, tuple(str(p) for p in reads), files or {}, sources)
+    reads_ = tuple(str(p) for p in reads)
+    return TrainJob(variant.id, ENTRY, payload, plugins, reads_, files or {}, sources, context or {})
 
 
 def train_node(node: Any, lc: Any, inputs: dict[str, Any], reads: list[Path], files: dict | None = None) -> dict:
@@ -56,9 +78,11 @@ def train_node(node: Any, lc: Any, inputs: dict[str, Any], reads: list[Path], fi
 
     params = lc.params
     variant = params.variant(node.id)
-    job = training_job(variant, params.seed, inputs, reads, params.plugins, files)
+    scaling = params.stages[variant.stage].settings.ray
+    context = job_context([d for d in node.deps if d.endswith(".py")], scaling.num_workers)
+    job = training_job(variant, params.seed, inputs, reads, params.plugins, files, context)
     started = time.time()
-    summary = fit_on_ray(job, params.stages[variant.stage].settings.ray, model_dir(node.id), ray_storage(RAY_STORAGE))
+    summary = fit_on_ray(job, scaling, model_dir(node.id), ray_storage(RAY_STORAGE))
     record("ray-fit", node.id, started, time.time())
     if summary.get("loop_started_at"):
         loop_start = summary["loop_started_at"]

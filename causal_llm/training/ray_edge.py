@@ -43,11 +43,15 @@ class TrainJob:
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     # The source of each plugin file, for workers on machines that do not have it: {path: source}.
     plugin_sources: dict[str, str] = field(default_factory=dict)
+    # What else makes a checkpoint another run's: the code the job runs (file digests), its world
+    # size, the library versions. A resumed run continues only the same computation.
+    context: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
-        """Stable for the same entry, payload and input contents; anything else is another run."""
-        digest = hashlib.sha256(json.dumps([self.entry, self.payload], sort_keys=True, default=str).encode())
+        """Stable for the same entry, payload, context and input contents; anything else is another run."""
+        what = [self.entry, self.payload, self.context]
+        digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode())
         for path in self.inputs:
             digest.update(content_digest(Path(path)).encode())
         return digest.hexdigest()
@@ -58,14 +62,25 @@ class TrainJob:
 
 
 def content_digest(path: Path, limit: int = 256 << 20) -> str:
-    """sha256 of a file or folder (names and bytes); beyond ``limit`` bytes, of names and sizes only."""
+    """sha256 of a file or folder (names and bytes); beyond ``limit`` bytes, of names, sizes,
+    modification times and each file's first and last MiB (a retrained model of the same size is
+    another input; reading gigabytes for every fit is not worth it)."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.exists() else []
     digest = hashlib.sha256(str(len(files)).encode())
     whole = sum(p.stat().st_size for p in files) <= limit
     for p in files:
         digest.update(str(p.relative_to(path) if path.is_dir() else p.name).encode())
-        digest.update(p.read_bytes() if whole else str(p.stat().st_size).encode())
+        digest.update(p.read_bytes() if whole else _sampled(p))
     return digest.hexdigest()
+
+
+def _sampled(path: Path, span: int = 1 << 20) -> bytes:
+    stat = path.stat()
+    with path.open("rb") as f:
+        head = f.read(span)
+        f.seek(max(0, stat.st_size - span))
+        tail = f.read(span)
+    return f"{stat.st_size}:{stat.st_mtime_ns}:".encode() + hashlib.sha256(head + tail).digest()
 
 
 def call_entry(ctx: Any, job: TrainJob) -> dict[str, Any]:

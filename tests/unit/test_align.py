@@ -18,44 +18,43 @@ def judgement(i: int, causal: str, stereotyped: str) -> Judgement:
     return Judgement(f"prompt {i} she", f"prompt {i} he", causal, stereotyped)
 
 
-def test_pairs_keep_only_disagreements_with_both_prompts():
+def test_each_pair_rejects_the_stereotype_of_its_own_prompt():
     js = [
-        judgement(0, " yes", " yes"),
+        judgement(0, " yes", " yes"),  # the factual person fits: the swapped one does not
         judgement(1, " no", " yes"),
         judgement(2, " no", " no"),
         judgement(3, " yes", " no"),
     ]
-    pairs = counterfactual_pairs(js, 10)
-    assert pairs == [
+    assert counterfactual_pairs(js, 10) == [
+        {"prompt": "prompt 0 he", "chosen": " yes", "rejected": " no"},
         {"prompt": "prompt 1 she", "chosen": " no", "rejected": " yes"},
-        {"prompt": "prompt 1 he", "chosen": " no", "rejected": " yes"},
+        {"prompt": "prompt 2 he", "chosen": " no", "rejected": " yes"},
         {"prompt": "prompt 3 she", "chosen": " yes", "rejected": " no"},
-        {"prompt": "prompt 3 he", "chosen": " yes", "rejected": " no"},
     ]
 
 
 def test_pairs_stop_at_n():
     js = [judgement(i, " no", " yes") for i in range(10)]
     assert len(counterfactual_pairs(js, 4)) == 4
-    three = counterfactual_pairs(js, 3)
-    assert [p["prompt"] for p in three] == ["prompt 0 she", "prompt 0 he", "prompt 1 she"]
+    assert [p["prompt"] for p in counterfactual_pairs(js, 3)] == ["prompt 0 she", "prompt 1 she", "prompt 2 she"]
 
 
-def test_pairs_need_a_disagreement():
+def test_pairs_need_a_judgement():
     with pytest.raises(ValueError, match="no judgement"):
-        counterfactual_pairs([judgement(0, " yes", " yes"), judgement(1, " no", " no")], 8)
+        counterfactual_pairs([], 8)
 
 
 def test_pairs_from_testbed_judgements(judgements):
     pairs = counterfactual_pairs(judgements, 40)
     assert len(pairs) == 40
-    by_prompt = {j.prompt: j for j in judgements}
-    for factual, counterfactual in zip(pairs[::2], pairs[1::2], strict=True):
-        j = by_prompt[factual["prompt"]]
-        assert counterfactual["prompt"] == j.counterfactual_prompt
-        assert factual["chosen"] == counterfactual["chosen"] == j.causal
-        assert factual["rejected"] == counterfactual["rejected"] == j.stereotyped
-        assert j.causal != j.stereotyped
+    by_prompt = {p: (j, p == j.prompt) for j in judgements for p in (j.prompt, j.counterfactual_prompt)}
+    factual = 0
+    for pair in pairs:
+        j, is_factual = by_prompt[pair["prompt"]]
+        factual += is_factual
+        assert pair["chosen"] == j.causal
+        assert pair["rejected"] == (j.stereotyped if is_factual else j.counterfactual_stereotyped) != j.causal
+    assert 0 < factual < 40  # both prompts of the judgements appear, each where the stereotype misleads
 
 
 def dpo_config(**training):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+import yaml
 
 from flows.board import Board, UpstreamFailed
 
@@ -39,6 +41,7 @@ def test_a_node_waits_for_exactly_its_upstream_and_a_failure_stops_only_its_bran
         ({"x": 1, "y": 1, "z": 1}, "xyz", None, 2),
         ({"x": 2, "y": 1, "z": 1}, "x", None, 2),  # a job and the local nodes share the machine's cores
         ({"x": 2, "y": 1, "z": 1}, "x", 2, 3),  # a cluster elsewhere: its CPUs are its own
+        ({"x": 3, "y": 3, "z": 3}, "", None, 1),  # wider than the machine: alone, not never
     ],
 )
 def test_nodes_share_the_cpus(cpus, on_ray, ray_cpus, expected_peak):
@@ -58,3 +61,35 @@ def test_nodes_share_the_cpus(cpus, on_ray, ray_cpus, expected_peak):
         return peak
 
     assert run(scenario()) == expected_peak
+
+
+def test_the_plan_gives_training_nodes_their_ray_job_and_the_others_their_threads(tmp_path, monkeypatch):
+    import os
+
+    from causal_llm.ops.nodes import node_plan
+
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["runtime"] = {"parallel": 1}
+    params["pretrain"]["ray"] = {**params["pretrain"].get("ray", {}), "num_workers": 2, "cpus_per_worker": 1}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    plan = {n["id"]: n for n in node_plan(str(tmp_path / "params.yaml"))}
+    assert plan["pretrain/baseline"]["on_ray"] and plan["pretrain/baseline"]["cpus"] == 2
+    assert not plan["testbed"]["on_ray"] and plan["testbed"]["cpus"] == 4
+    assert plan["finetune/sft"]["upstream"]
+
+
+def test_a_node_whose_flow_never_ran_it_fails_its_downstream_instead_of_hanging():
+    async def scenario() -> BaseException | None:
+        board = Board({"a": [], "b": ["a"]}, {}, local_cpus=1)
+        waiting = asyncio.create_task(board.wait_for_upstream("b"))
+        await asyncio.sleep(0)
+        board.abandon(["a"])  # a's stage flow ended (it failed to start) without finishing a
+        try:
+            await asyncio.wait_for(waiting, 5)
+        except UpstreamFailed as err:
+            return err
+        return None
+
+    assert isinstance(run(scenario()), UpstreamFailed)

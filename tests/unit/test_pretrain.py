@@ -10,7 +10,7 @@ from causal_llm.models.tiny import TinyGPT2Config, build_tiny_gpt2, train_tokeni
 from causal_llm.pretrain.scratch import ScratchConfig, pretrain_from_scratch
 from causal_llm.training.config import TrainingConfig
 from causal_llm.training.context import LocalContext
-from causal_llm.training.jobs import run_method, training_job
+from causal_llm.training.jobs import job_context, run_method, training_job
 from causal_llm.training.ray_edge import run_locally
 
 TINY = ScratchConfig(
@@ -72,7 +72,26 @@ def test_the_job_a_variant_sends_to_ray_runs_the_registered_method(tmp_path, sto
     job = training_job(variant, 0, {"texts": list(stories["text"])}, [], ())
     assert job.run_name.startswith("pretrain-baseline-") and len(job.fingerprint) == 64
     assert training_job(variant, 1, {"texts": list(stories["text"])}, [], ()).fingerprint != job.fingerprint
+    # Another code version or world size is another run: its checkpoints are not resumed.
+    texts = {"texts": list(stories["text"])}
+    code = tmp_path / "method.py"
+    code.write_text("v = 1\n")
+    one = training_job(variant, 0, texts, [], (), context=job_context([str(code)], 1))
+    code.write_text("v = 2\n")
+    assert training_job(variant, 0, texts, [], (), context=job_context([str(code)], 1)).run_name != one.run_name
+    assert training_job(variant, 0, texts, [], (), context=job_context([str(code)], 2)).run_name != one.run_name
     direct = run_method(LocalContext(tmp_path / "a", tmp_path / "ck-a", quiet=True), job.payload)
     local = run_locally(job, tmp_path / "b", tmp_path / "ck-b", quiet=True)
     assert local["losses"] == direct["losses"] and local["world_size"] == 1
     assert (tmp_path / "b" / "model.safetensors").is_file() and not (tmp_path / "ck-b").exists()
+
+
+def test_a_large_input_of_the_same_size_but_other_bytes_is_another_input(tmp_path):
+    from causal_llm.training.ray_edge import content_digest
+
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"a" * 4096)
+    before = content_digest(weights.parent, limit=1024)  # over the limit: sampled, not read whole
+    weights.write_bytes(b"b" + b"a" * 4095)
+    assert content_digest(weights.parent, limit=1024) != before

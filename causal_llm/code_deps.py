@@ -1,0 +1,76 @@
+"""The source files a node runs: the modules it names and every ``causal_llm`` module they import,
+transitively, found by reading the files (nothing is imported). DVC tracks them, so a change to any
+code a node runs re-runs that node, and only the nodes that run it."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+PACKAGE = "causal_llm"
+
+
+def module_file(name: str) -> str | None:
+    """``causal_llm/dag.py`` for ``causal_llm.dag``: the module's file in this working tree, whichever
+    copy the interpreter imports (an editable install elsewhere); None if the tree has no such file."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    origin = Path(spec.origin)
+    depth = name.count(".") + (1 if origin.name == "__init__.py" else 0)
+    relative = origin.relative_to(origin.parents[depth])
+    return str(relative) if (Path.cwd() / relative).is_file() else None
+
+
+def _is_module(name: str) -> bool:
+    return module_file(name) is not None
+
+
+@cache
+def _imports(path: str, mtime_ns: int, package: str) -> tuple[str, ...]:
+    """The ``causal_llm`` modules a source file imports anywhere in it (function bodies included:
+    the library imports heavy modules lazily)."""
+    tree = ast.parse(Path(path).read_text(), filename=path)
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against the file's own package
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, *([base] if base else [])])
+            found.append(base)
+            found += [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
+    return tuple(n for n in dict.fromkeys(found) if n == PACKAGE or n.startswith(f"{PACKAGE}."))
+
+
+def _package_of(name: str, file: str) -> str:
+    return name if file.endswith("__init__.py") else name.rpartition(".")[0]
+
+
+def code_files(*modules: str, files: tuple[str, ...] = ()) -> list[str]:
+    """The working-tree source files (relative) of ``modules`` and of the plugin ``files``, and of every
+    ``causal_llm`` module they import, transitively; in a stable order."""
+    seen: dict[str, None] = {}
+    frontier: list[tuple[str, str]] = [(m, f) for m in modules if (f := module_file(m))]
+    frontier += [(Path(f).stem, f) for f in files]
+    done: set[str] = set()
+    while frontier:
+        name, file = frontier.pop()
+        if file in done:
+            continue
+        done.add(file)
+        seen[file] = None
+        path = Path.cwd() / file if not Path(file).is_absolute() else Path(file)
+        package = _package_of(name, file) if name.startswith(PACKAGE) else PACKAGE
+        for imported in _imports(str(path), path.stat().st_mtime_ns, package):
+            found = module_file(imported)
+            if found and found not in done:
+                frontier.append((imported, found))
+    return sorted(seen)
