@@ -7,6 +7,7 @@ that run in other threads or processes can log to the right run.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -111,7 +112,10 @@ class MlflowTracker:
         from mlflow.tracking import MlflowClient
 
         self._Metric, self._Param, self._RunTag = Metric, Param, RunTag
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        # The registry lives in the tracking store unless MLFLOW_REGISTRY_URI says otherwise; never a
+        # URI some earlier code set process-wide with mlflow.set_registry_uri.
+        registry_uri = os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
         if artifact_root is None and tracking_uri.startswith("sqlite:///"):
             # Beside the database, not MLflow's default ./mlruns wherever the process happens to run.
             database = Path(tracking_uri.removeprefix("sqlite:///"))

@@ -99,7 +99,8 @@ def dvc(*args: str, echo: bool = False, node: str = "") -> tuple[int, list[str]]
 
 
 def dvc_repro(node: Node, force: bool = False) -> bool:
-    """Run one node through DVC; returns False when DVC found it up to date and skipped it.
+    """Run one node through DVC; returns False when DVC found it up to date (or in its run cache) and
+    skipped it.
 
     ``force`` re-runs it even so (a scheduled re-evaluation of unchanged models, say).
     """
@@ -113,7 +114,8 @@ def dvc_repro(node: Node, force: bool = False) -> bool:
             raise RuntimeError(f"node '{node.id}' failed (dvc repro exit {code}):\n{tail}")
     finally:
         shutil.rmtree(backup, ignore_errors=True)
-    return not any("didn't change, skipping" in line for line in lines)
+    # Up to date, or restored from DVC's run cache (the same inputs ran before): nothing computed.
+    return not any("didn't change, skipping" in line or "is cached - skipping run" in line for line in lines)
 
 
 BACKUPS = Path(".causal_llm/outs-backup")

@@ -325,7 +325,12 @@ def test_models_are_registered_self_contained_and_the_second_run_is_compared(lif
     assert champion.tags["lineage"] == "pretrain/cda (scratch) <- data/cda (cda_two_sided)"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    path = mlflow.artifacts.download_artifacts("models:/causal-llm-smoke-align-dpo_cf@champion", dst_path=str(tmp_path))
+    try:
+        champion_uri = "models:/causal-llm-smoke-align-dpo_cf@champion"
+        path = mlflow.artifacts.download_artifacts(champion_uri, dst_path=str(tmp_path))
+    finally:  # process-wide settings: later tests must not find this store
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
     assert read_bundle(path)["base_ref"].startswith(str(tmp_path))  # everything it needs is in the download
     assert load_model(path) is not None
     comparison = (repo / "reports/compare/comparison.txt").read_text()
