@@ -13,18 +13,24 @@ PACKAGE = "causal_llm"
 
 
 def module_file(name: str) -> str | None:
-    """``causal_llm/dag.py`` for ``causal_llm.dag``: the module's file in this working tree, whichever
-    copy the interpreter imports (an editable install elsewhere); None if the tree has no such file."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
+    """``causal_llm/dag.py`` for ``causal_llm.dag``: the module's file in this working tree, found on
+    disk beside whichever copy of the package the interpreter imports (an editable install
+    elsewhere), without importing anything; None if the tree has no such file."""
+    if not _ours(name):
         return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    origin = Path(spec.origin)
-    depth = name.count(".") + (1 if origin.name == "__init__.py" else 0)
-    relative = origin.relative_to(origin.parents[depth])
-    return str(relative) if (Path.cwd() / relative).is_file() else None
+    parts = name.split(".")
+    for candidate in (Path(*parts).with_suffix(".py"), Path(*parts, "__init__.py")):
+        if (_package_root() / candidate).is_file() and (Path.cwd() / candidate).is_file():
+            return str(candidate)
+    return None
+
+
+@cache
+def _package_root() -> Path:
+    """The folder that holds the ``causal_llm`` package the interpreter imports."""
+    spec = importlib.util.find_spec(PACKAGE)
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).parents[1]
 
 
 def _is_module(name: str) -> bool:
@@ -45,9 +51,14 @@ def _imports(path: str, mtime_ns: int, package: str) -> tuple[str, ...]:
             if node.level:  # relative: resolved against the file's own package
                 parts = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*parts, *([base] if base else [])])
-            found.append(base)
-            found += [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
-    return tuple(n for n in dict.fromkeys(found) if n == PACKAGE or n.startswith(f"{PACKAGE}."))
+            if _ours(base):  # `from causal_llm.data import cda` imports the module cda too
+                found.append(base)
+                found += [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
+    return tuple(n for n in dict.fromkeys(found) if _ours(n))
+
+
+def _ours(name: str) -> bool:
+    return name == PACKAGE or name.startswith(f"{PACKAGE}.")
 
 
 def _package_of(name: str, file: str) -> str:

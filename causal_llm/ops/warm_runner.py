@@ -163,6 +163,7 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}"
     listener.bind(tmp)
+    os.chmod(tmp, 0o600)  # it runs whatever it is sent: only this user may connect
     listener.listen(64)
     os.replace(tmp, path)  # the socket appears only once the server can fork
     wake_r, wake_w = os.pipe()
@@ -233,6 +234,7 @@ class WarmRunner:
 
     def __init__(self, folder: Path, preload: tuple[str, ...] = PRELOAD) -> None:
         folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
         self.path = str((folder / f"warm-{os.getpid()}.sock").resolve())
         self.preload = preload
         self.proc: subprocess.Popen | None = None

@@ -94,3 +94,10 @@ def test_without_a_server_the_command_runs_in_its_own_process(tmp_path, monkeypa
     assert warm_runner.available() is None
     monkeypatch.delenv("CAUSAL_LLM_WARM_RUNNER")
     assert warm_runner.available() is None
+
+
+def test_only_its_user_may_connect(server):
+    import stat
+
+    assert stat.S_IMODE(Path(server.path).stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(server.path).parent.stat().st_mode) == 0o700
