@@ -58,7 +58,12 @@ class DpoConfig:
         """trl's DPOConfig, built at the edge: nothing of it is a config of ours."""
         from trl import DPOConfig
 
+        from causal_llm.training.loop import BF16_FALLBACK, bf16_is_fast
+
         t = self.training
+        bf16 = t.bf16 and bf16_is_fast("cpu" if use_cpu else "cuda")
+        if t.bf16 and not bf16:
+            print(BF16_FALLBACK, flush=True)
         schedule = {"lr_scheduler_type": "linear"}
         if t.schedule == "cosine":
             schedule = {
@@ -74,7 +79,7 @@ class DpoConfig:
             warmup_steps=t.warmup_steps,
             weight_decay=t.weight_decay,
             max_grad_norm=t.grad_clip,
-            bf16=t.bf16,
+            bf16=bf16,
             max_length=max_length,
             logging_steps=t.report_every,
             save_strategy="steps" if t.checkpoint_every else "no",

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -135,6 +136,24 @@ def lr_multiplier(cfg: TrainingConfig, total: int) -> Callable[[int], float]:
     return multiplier
 
 
+BF16_FALLBACK = (
+    "training.bf16 asks for bf16 autocast, but this CPU has no bf16 instructions (amx_bf16, avx512_bf16), "
+    "where autocast is many times slower than fp32: training in fp32"
+)
+
+
+def bf16_is_fast(device_type: str) -> bool:
+    """Whether bf16 autocast speeds training up here: a GPU that supports it, or a CPU with AMX or
+    AVX-512 bf16 instructions (without them CPU autocast emulates bf16, tens of times slower)."""
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
 def train_causal_lm(
     model: torch.nn.Module,
     batches: Callable[[int], Iterator[Batch]],
@@ -165,6 +184,9 @@ def train_causal_lm(
         losses, tokens = list(state.losses), state.tokens
         ctx.log(f"resumed from the checkpoint at step {state.step} of {total}")
     start_step = len(losses)
+    bf16 = cfg.bf16 and bf16_is_fast(device.type)
+    if cfg.bf16 and not bf16:
+        ctx.log(BF16_FALLBACK)
     trained.train()
     started, started_at = time.perf_counter(), time.time()
     for epoch in range(start_step // max(1, steps_per_epoch), cfg.epochs):
@@ -172,7 +194,7 @@ def train_causal_lm(
             if epoch * steps_per_epoch + i < start_step:
                 continue  # already trained before the interruption
             batch = {k: v.to(device) for k, v in batch.items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = trained(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)

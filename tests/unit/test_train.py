@@ -275,3 +275,14 @@ def test_the_schedule_warms_up_then_decays_to_its_floor():
     assert cosine(20) == pytest.approx(0.1) and cosine(12) == pytest.approx(0.55)
     linear = lr_multiplier(TrainingConfig(schedule="linear", min_lr_ratio=0.0), total=10)
     assert [linear(s) for s in (0, 5, 10)] == pytest.approx([1.0, 0.5, 0.0])
+
+
+def test_bf16_autocast_only_where_the_cpu_has_bf16_instructions(monkeypatch):
+    from pathlib import Path
+
+    from causal_llm.training import loop
+
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "flags : fpu avx2 avx512f\n")
+    assert not loop.bf16_is_fast("cpu")  # AVX2 / AVX-512 without bf16: autocast is emulated, slow
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "flags : fpu avx512f avx512_bf16 amx_bf16\n")
+    assert loop.bf16_is_fast("cpu")
