@@ -33,10 +33,6 @@ def _package_root() -> Path:
     return Path(spec.origin).parents[1]
 
 
-def _is_module(name: str) -> bool:
-    return module_file(name) is not None
-
-
 @cache
 def _imports(path: str, mtime_ns: int, package: str) -> tuple[str, ...]:
     """The ``causal_llm`` modules a source file imports anywhere in it (function bodies included:
@@ -53,7 +49,7 @@ def _imports(path: str, mtime_ns: int, package: str) -> tuple[str, ...]:
                 base = ".".join([*parts, *([base] if base else [])])
             if _ours(base):  # `from causal_llm.data import cda` imports the module cda too
                 found.append(base)
-                found += [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
+                found += [f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}")]
     return tuple(n for n in dict.fromkeys(found) if _ours(n))
 
 
@@ -68,7 +64,6 @@ def _package_of(name: str, file: str) -> str:
 def code_files(*modules: str, files: tuple[str, ...] = ()) -> list[str]:
     """The working-tree source files (relative) of ``modules`` and of the plugin ``files``, and of every
     ``causal_llm`` module they import, transitively; in a stable order."""
-    seen: dict[str, None] = {}
     frontier: list[tuple[str, str]] = [(m, f) for m in modules if (f := module_file(m))]
     frontier += [(Path(f).stem, f) for f in files]
     done: set[str] = set()
@@ -77,11 +72,9 @@ def code_files(*modules: str, files: tuple[str, ...] = ()) -> list[str]:
         if file in done:
             continue
         done.add(file)
-        seen[file] = None
-        path = Path.cwd() / file if not Path(file).is_absolute() else Path(file)
-        package = _package_of(name, file) if name.startswith(PACKAGE) else PACKAGE
-        for imported in _imports(str(path), path.stat().st_mtime_ns, package):
+        package = _package_of(name, file) if _ours(name) else PACKAGE
+        for imported in _imports(file, Path(file).stat().st_mtime_ns, package):
             found = module_file(imported)
             if found and found not in done:
                 frontier.append((imported, found))
-    return sorted(seen)
+    return sorted(done)
