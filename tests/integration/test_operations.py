@@ -10,11 +10,14 @@ the registry with `candidate` and `champion` aliases, and `causal-llm compare` c
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,6 +59,24 @@ def _ray(*args: str, env: dict[str, str]) -> None:
     subprocess.run([str(BIN / "ray"), *args], check=True, capture_output=True, text=True, env=env, timeout=120)
 
 
+def _stop_ray_cluster(ray_dir: str) -> None:
+    """Stop the processes of the cluster started with ``--temp-dir ray_dir``: those naming the folder
+    (GCS, raylets, monitors) and their children (workers and agents rename themselves)."""
+    import psutil
+
+    own = [p for p in psutil.process_iter(["cmdline"]) if any(ray_dir in arg for arg in p.info["cmdline"] or [])]
+    procs = {p.pid: p for p in own}
+    for proc in own:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            procs.update({child.pid: child for child in proc.children(recursive=True)})
+    for proc in procs.values():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    for proc in psutil.wait_procs(list(procs.values()), timeout=20)[1]:
+        proc.kill()
+    shutil.rmtree(ray_dir, ignore_errors=True)
+
+
 def _deployment_ready(name: str):
     from prefect.client.orchestration import get_client
 
@@ -88,7 +109,10 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     }
     env.pop("PREFECT_API_URL", None)
     procs: list[subprocess.Popen] = []
-    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats"]
+    # Its own temporary folder marks this cluster's processes, so teardown stops them and nothing else
+    # (`ray stop` would stop every Ray instance on the machine, a user's lifecycle run's included).
+    ray_dir = tempfile.mkdtemp(prefix="ray-ops-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats", "--temp-dir", ray_dir]
     try:
         _ray("start", "--head", "--port", str(ray_port), "--include-dashboard=false", *common, env=env)
         _ray("start", "--address", f"127.0.0.1:{ray_port}", *common, env=env)
@@ -127,7 +151,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=env, timeout=120)
+        _stop_ray_cluster(ray_dir)
         from causal_llm.app.servers import port_in_use
 
         assert not port_in_use("127.0.0.1", prefect_port), "`serve` left its Prefect server running"
