@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,11 +114,33 @@ def method_files(*methods: Any) -> list[str]:
     tree) and every ``causal_llm`` module it imports."""
     modules, plugins = [], []
     for method in methods:
-        if method.run.__module__.startswith("causal_llm_plugin_"):
+        module = method.run.__module__
+        if module.startswith("causal_llm_plugin_"):
             plugins += _relative([method.source])
-        else:
-            modules.append(method.run.__module__)
+        elif module.startswith("causal_llm"):
+            modules.append(module)
+        else:  # a dotted-name plugin: its file, where it lies in the working tree
+            plugins += _relative(plugin_files([module]))
     return code_files(*modules, files=tuple(plugins))
+
+
+def plugin_files(plugins: list[str] | tuple[str, ...]) -> list[Path]:
+    """The source file of each plugin: the ``.py`` path as given, or a dotted module's file (found by
+    ``find_spec``, which imports only its parent packages; none if it cannot be found)."""
+    import importlib.util
+
+    out = []
+    for plugin in plugins:
+        if plugin.endswith(".py"):
+            out.append(Path(plugin))
+            continue
+        try:
+            spec = importlib.util.find_spec(plugin)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            out.append(Path(spec.origin))
+    return out
 
 
 def _relative(paths: list[Path]) -> list[str]:
@@ -184,7 +205,7 @@ class Lifecycle:
     def _params_node(self) -> Node:
         """Reads params.yaml, the plugins, and the code that turns them into configs (config classes
         and their defaults), so that a changed default rewrites the configs it changes."""
-        plugins = [p for p in self.params.plugins if p.endswith(".py")]
+        plugins = plugin_files(self.params.plugins)
         modules = ["causal_llm.config", "causal_llm.params", "causal_llm.dag", "causal_llm.lifecycle"]
         modules += ["causal_llm.training.config", "causal_llm.models.tiny", "causal_llm.models.lora"]
         modules += ["causal_llm.evaluate", "causal_llm.gates", "causal_llm.benchmarks.generate"]
@@ -193,7 +214,7 @@ class Lifecycle:
         return Node(
             PARAMS_NODE,
             "params",
-            deps=tuple(dict.fromkeys(["params.yaml", *_relative([Path(p) for p in plugins]), *code])),
+            deps=tuple(dict.fromkeys(["params.yaml", *_relative(plugins), *code])),
             outs=(Out(str(PARAMS_DIR), cache=False),),
             description="Validate params.yaml and write each node's effective config",
             runner="causal_llm.dag:write_resolved",
@@ -401,7 +422,3 @@ def _benchmark_code() -> list[str]:
     from causal_llm.benchmarks import FORMAT_MODULES
 
     return code_files(*(f"causal_llm.benchmarks.{m}" for m in ("base", *FORMAT_MODULES)))
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "-", text)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
 
 from causal_llm.registry import MethodRegistry
 
@@ -39,8 +38,3 @@ class StageSpec:
 def stage_spec(name: str) -> StageSpec:
     """The ``STAGE`` spec of ``causal_llm.<name>`` (imported on first use: nothing heavy at import)."""
     return importlib.import_module(f"causal_llm.{name}").STAGE
-
-
-def stage_module(name: str) -> Any:
-    """``causal_llm.<name>.stage``: the entry DVC runs for one of the stage's nodes."""
-    return importlib.import_module(f"causal_llm.{name}.stage")

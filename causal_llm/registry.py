@@ -51,7 +51,8 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         self.discover()
         if name not in self._items:
-            raise KeyError(f"unknown {self.kind} '{name}'.{did_you_mean(name, self._items)} Known: {self.listing()}.")
+            hint = did_you_mean(name, self._items)
+            raise UnknownName(f"unknown {self.kind} '{name}'.{hint} Known: {self.listing()}.")
         return self._items[name]
 
     def find(self, name: str) -> T | None:
@@ -72,6 +73,15 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+class NotFound(LookupError):
+    """A name the user gave (a method, a run, an experiment) that does not exist: bad input, reported
+    as such by the CLI (other lookup errors are bugs and keep their traceback)."""
+
+
+class UnknownName(NotFound, KeyError):
+    """An unregistered name (a KeyError too, for callers that look names up like a mapping)."""
 
 
 def did_you_mean(key: str, options: Any) -> str:

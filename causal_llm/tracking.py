@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from causal_llm.registry import NotFound
+
 
 class Tracker(Protocol):
     def start_run(self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None) -> str: ...
@@ -123,7 +125,7 @@ class MlflowTracker:
         found = self.client.get_experiment_by_name(experiment)
         if found is None and not create:
             known = sorted(e.name for e in self.client.search_experiments())
-            raise LookupError(
+            raise NotFound(
                 f"MLflow experiment '{experiment}' not found at {tracking_uri}; known: {', '.join(known) or 'none'}"
             )
         self.experiment_id = (

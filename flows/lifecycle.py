@@ -99,10 +99,10 @@ async def lifecycle(
     report), then register the models; returns the results path.
 
     Args:
-        profile: smoke (tiny models, about 2 min on 2 CPUs) or default (SmolLM2-135M, about 17 min).
+        profile: smoke (tiny models, about 3 min on 2 CPUs) or default (SmolLM2-135M, about 36 min).
         base_model: the model fine-tuning starts from (finetune.defaults.from): smollm2-135m-instruct,
             pretrain/baseline, a folder or a Hugging Face id. Empty keeps params.yaml's.
-        augmenter: the data method of the causal data variants (those with a `baseline`).
+        augmenter: a data method to add as a variant named after it, with a pre-training variant on it.
         prompting_strategies: the inference variants, one per strategy. Empty keeps params.yaml's.
         benchmarks: evaluation benchmarks: cladder_gen, corr2cause_gen, testbed_probes or FORMAT:PATH.
         seed: one seed for data, training and bootstrap. Empty keeps params.yaml's.

@@ -166,6 +166,7 @@ def dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str
         "resumed_from_step": float(resumed_from),
         "loop_started_at": started_at,
         "loop_seconds": seconds,
+        "bf16": float(trainer.args.bf16),
     }
     if ctx.rank == 0:
         summary |= preference_shift(base_ref, str(ctx.output_dir), pairs)

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from causal_llm.config import InputError
+from causal_llm.registry import NotFound
 
 
 def _quiet_env() -> None:
@@ -372,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_env()
     try:
         return args.func(args)
-    except (InputError, KeyError, LookupError) as err:
+    except (InputError, NotFound) as err:  # bad input: the message says what to fix; bugs keep their traceback
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"causal-llm: error: {message}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from causal_llm.compare import (
     write_comparison,
 )
 from causal_llm.evaluate.report import BREAKDOWN_KEYS
+from causal_llm.registry import NotFound
 from causal_llm.tracking import MlflowTracker, metric_key
 
 # Breakdown keys seen in the benchmarks' metric names beyond report.BREAKDOWN_KEYS (for unsanitising).
@@ -74,7 +75,7 @@ def _runs_by_id(tracker: MlflowTracker, run_ids: list[str]) -> list[dict[str, An
     for run_id in run_ids:
         record = found.get(run_id)
         if record is None:
-            raise LookupError(
+            raise NotFound(
                 f"run '{run_id}' not found in this experiment (id {tracker.experiment_id} at {tracker.tracking_uri})."
             )
         parent = record["tags"].get("mlflow.parentRunId")

@@ -166,17 +166,6 @@ def dvc_push() -> str:
     return "".join(lines).strip()
 
 
-def changed_nodes(lc: Lifecycle) -> set[str]:
-    """Nodes whose inputs changed since dvc.lock recorded them (``dvc status``), by node id."""
-    code, lines = dvc("status", "--json")
-    if code != 0:
-        raise RuntimeError(f"dvc status failed: {''.join(lines[-10:])}")
-    import json
-
-    names = set(json.loads("".join(line for line in lines if not line.startswith("WARNING")) or "{}"))
-    return {n.id for n in lc.nodes if n.dvc_name in names}
-
-
 def input_hashes(node: Node, lock_file: Path = Path("dvc.lock")) -> dict[str, str]:
     """The DVC hashes of a node's inputs, from dvc.lock."""
     if not lock_file.is_file():

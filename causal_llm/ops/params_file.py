@@ -151,18 +151,15 @@ def run_overrides(
 ) -> dict[str, Any]:
     """The params overrides one run asks for (the Prefect form's fields); None keeps params.yaml's.
 
-    ``base_model`` is what fine-tuning starts from (``finetune.defaults.from``); ``augmenter`` the
-    method of every data variant that declares a ``baseline`` (the causal ones); a list of
+    ``base_model`` is what fine-tuning starts from (``finetune.defaults.from``); ``augmenter`` adds
+    a data variant named by that method and a pre-training variant on it (``_augmenter_variants``); a list of
     ``prompting_strategies`` replaces the inference variants with one per strategy.
     """
     chosen: dict[str, Any] = {}
     if base_model is not None:
         chosen["finetune"] = {"defaults": {"from": base_model}}
     if augmenter is not None:
-        causal = [v.name for v in params.variants("data") if v.baseline is not None]
-        if not causal:
-            raise ParamsError(f"{params.source}: augmenter needs a data variant with a `baseline:` to apply to")
-        chosen["data"] = {"variants": {name: {"method": augmenter} for name in causal}}
+        chosen |= _augmenter_variants(params, augmenter)
     if prompting_strategies is not None:
         current = params.stages["infer"].variants
         variants: dict[str, Any] = {name: None for name in current if name not in prompting_strategies}
@@ -173,6 +170,25 @@ def run_overrides(
     if seed is not None:
         chosen["seed"] = seed
     return deep_merge(extra or {}, chosen)
+
+
+def _augmenter_variants(params: Params, method: str) -> dict[str, Any]:
+    """The run form's augmenter: a data variant named after ``method`` (so its name says what it is),
+    with the baseline of the first causal data variant, and a pre-training variant of the same name
+    trained on it like the one trained on that causal variant; the variants already there stay."""
+    causal = [v for v in params.variants("data") if v.baseline is not None]
+    if not causal:
+        raise ParamsError(f"{params.source}: augmenter needs a data variant with a `baseline:` to follow")
+    if any(v.name == method for v in params.variants("data")):
+        return {}  # already a variant of its own
+    template = causal[0]
+    out: dict[str, Any] = {"data": {"variants": {method: {"method": method, "baseline": template.baseline}}}}
+    for v in params.variants("pretrain"):
+        if template.id in v.starts_from and method not in {p.name for p in params.variants("pretrain")}:
+            trained = {"method": v.method, "from": f"data/{method}", **({"baseline": v.baseline} if v.baseline else {})}
+            out["pretrain"] = {"variants": {method: trained}}
+            break
+    return out
 
 
 def parse_overrides(assignments: list[str]) -> dict[str, Any]:

@@ -14,6 +14,9 @@ import time
 from causal_llm.ops.endpoints import check_ray
 from causal_llm.timing import record
 
+# Ray Train starts a watcher actor per fit for nodes a cloud drains (spot instances): on the run's own
+# local instance there is none to drain, and each actor is a process start-up on the fit's path.
+PREEMPTION_WATCHER = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 _STARTED: dict[str, str] = {}  # the address of the instance this process started (to stop it again)
 
 
@@ -37,6 +40,8 @@ def start_ray(num_cpus: int | None = None) -> str:
     address = ray.get_runtime_context().gcs_address
     _STARTED["address"] = address
     os.environ["RAY_ADDRESS"] = address  # inherited by dvc and the stage processes it runs
+    if PREEMPTION_WATCHER not in os.environ:  # one machine: no node is drained; one process less per fit
+        os.environ[PREEMPTION_WATCHER] = _STARTED["watcher"] = "0"
     record("ray-start", "lifecycle", started, time.time())
     return address
 
@@ -66,3 +71,5 @@ def stop_ray() -> None:
     ray.shutdown()
     if address is not None and os.environ.get("RAY_ADDRESS") == address:
         del os.environ["RAY_ADDRESS"]
+    if _STARTED.pop("watcher", None) is not None:
+        os.environ.pop(PREEMPTION_WATCHER, None)

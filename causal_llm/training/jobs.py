@@ -23,11 +23,17 @@ def run_method(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return method.run(ctx, payload["inputs"], cfg, payload["seed"])
 
 
-def job_context(code: list[str], num_workers: int) -> dict[str, Any]:
+def job_context(code: list[str], num_workers: int, cpus_per_worker: int = 1) -> dict[str, Any]:
     """What a checkpoint belongs to besides the job's payload and inputs: the code it runs, the world
-    size (steps per epoch depend on it) and the versions of the libraries that compute."""
+    size (steps per epoch depend on it), the threads per worker and the hardware (GPU or CPU, bf16
+    autocast or fp32: each computes other numbers) and the versions of the libraries that compute.
+    A run resumes only where it would compute what the killed run computed."""
     import hashlib
     from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    from causal_llm.training.loop import bf16_is_fast
 
     def installed(name: str) -> str:
         try:
@@ -38,6 +44,9 @@ def job_context(code: list[str], num_workers: int) -> dict[str, Any]:
     return {
         "code": {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in sorted(code) if Path(f).is_file()},
         "num_workers": num_workers,
+        "cpus_per_worker": cpus_per_worker,
+        "gpu": torch.cuda.is_available(),
+        "bf16_fast": bf16_is_fast("cuda" if torch.cuda.is_available() else "cpu"),
         "versions": {lib: installed(lib) for lib in ("torch", "transformers", "peft", "trl")},
     }
 
@@ -79,7 +88,7 @@ def train_node(node: Any, lc: Any, inputs: dict[str, Any], reads: list[Path], fi
     params = lc.params
     variant = params.variant(node.id)
     scaling = params.stages[variant.stage].settings.ray
-    context = job_context([d for d in node.deps if d.endswith(".py")], scaling.num_workers)
+    context = job_context([d for d in node.deps if d.endswith(".py")], scaling.num_workers, scaling.cpus_per_worker)
     job = training_job(variant, params.seed, inputs, reads, params.plugins, files, context)
     started = time.time()
     summary = fit_on_ray(job, scaling, model_dir(node.id), ray_storage(RAY_STORAGE))

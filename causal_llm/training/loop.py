@@ -34,6 +34,7 @@ class TrainResult:
     seconds: float  # time in this process's loop (a resumed run counts only its own part)
     resumed_from: int = 0  # the step a resumed run started at (0: from scratch)
     started_at: float = 0.0  # wall clock (time.time()) when this process's loop started
+    bf16: bool = False  # whether the loop ran under bf16 autocast (asked for, and fast on this hardware)
 
     @property
     def tokens_per_second(self) -> float:
@@ -54,6 +55,7 @@ class TrainResult:
             "resumed_from_step": float(self.resumed_from),
             "loop_started_at": self.started_at,
             "loop_seconds": self.seconds,
+            "bf16": float(self.bf16),
         }
 
 
@@ -210,4 +212,4 @@ def train_causal_lm(
                 ctx.save(TrainState.capture(model, optimizer, scheduler, step, losses, tokens))
     model.eval()
     trained.eval()
-    return TrainResult(losses, len(losses), tokens, time.perf_counter() - started, start_step, started_at)
+    return TrainResult(losses, len(losses), tokens, time.perf_counter() - started, start_step, started_at, bf16)

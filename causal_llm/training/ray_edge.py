@@ -139,6 +139,7 @@ def connect_ray() -> None:
         ray.init(address=address, runtime_env=runtime_env)
     else:
         print("no RAY_ADDRESS: starting a Ray instance for this process (a lifecycle run shares one)", flush=True)
+        os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")  # one machine: nothing is drained
         ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env=runtime_env)
     quiet_ray_logs()
 

@@ -373,9 +373,10 @@ def test_same_params_and_seed_give_the_same_metrics(lifecycle_run):
     assert results.read_text() == before
 
 
-def test_a_variants_param_change_reruns_exactly_what_depends_on_it(lifecycle_run):
+def test_a_variants_param_change_reruns_exactly_what_depends_on_it(lifecycle_run, shared_ray):
     """Through DVC itself (`dvc repro`, the second entry point): the changed variant, its evaluation,
-    the inference variants that read its model, and the report; nothing else."""
+    the inference variants that read its model, and the report; nothing else. The training node
+    joins a running Ray instance, as under a lifecycle run."""
     from causal_llm.ops.params_file import activate_params
 
     repo = lifecycle_run["repo"]

@@ -117,3 +117,31 @@ def test_a_node_depends_on_all_the_code_it_runs_and_no_more(monkeypatch):
     assert "causal_llm/evaluate/report.py" not in cf_sft
     assert "causal_llm/align/dpo.py" in lc.by_id["align/dpo_cf"].deps
     assert "causal_llm/align/dpo.py" not in cf_sft
+
+
+def test_a_dotted_name_plugin_is_code_its_nodes_depend_on(tmp_path, monkeypatch):
+    """A method from ``plugins: [mypkg.methods]`` (a module, not a file path): its file is a dependency
+    of its node and of the params node, so changing that code re-runs them."""
+    import sys
+
+    from causal_llm.data import DATA_METHODS
+
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "methods.py").write_text(
+        "from dataclasses import dataclass\n\nfrom causal_llm.data import DATA_METHODS\n\n\n"
+        "@dataclass(frozen=True)\nclass KeepConfig:\n    pass\n\n\n"
+        "@DATA_METHODS.method('keep_all', KeepConfig)\ndef keep_all(texts, cfg, seed):\n    return list(texts)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    DATA_METHODS.discover()
+    items = dict(DATA_METHODS._items)
+    try:
+        lc = lifecycle(plugins=["mypkg.methods"], data={"variants": {"kept": {"method": "keep_all"}}})
+        assert "mypkg/methods.py" in lc.by_id["data/kept"].deps
+        assert "mypkg/methods.py" in lc.by_id["params"].deps
+    finally:
+        DATA_METHODS._items = items
+        for name in [m for m in sys.modules if m == "mypkg" or m.startswith("mypkg.")]:
+            del sys.modules[name]

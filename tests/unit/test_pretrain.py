@@ -80,6 +80,7 @@ def test_the_job_a_variant_sends_to_ray_runs_the_registered_method(tmp_path, sto
     code.write_text("v = 2\n")
     assert training_job(variant, 0, texts, [], (), context=job_context([str(code)], 1)).run_name != one.run_name
     assert training_job(variant, 0, texts, [], (), context=job_context([str(code)], 2)).run_name != one.run_name
+    assert training_job(variant, 0, texts, [], (), context=job_context([str(code)], 1, 2)).run_name != one.run_name
     direct = run_method(LocalContext(tmp_path / "a", tmp_path / "ck-a", quiet=True), job.payload)
     local = run_locally(job, tmp_path / "b", tmp_path / "ck-b", quiet=True)
     assert local["losses"] == direct["losses"] and local["world_size"] == 1

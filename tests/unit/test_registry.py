@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from causal_llm.registry import Registry
+from causal_llm.registry import NotFound, Registry, UnknownName
 
 
 def make() -> Registry:
@@ -54,6 +54,27 @@ def test_unknown_name_raises_key_error_with_hint():
     assert "unknown widget 'alpah'" in msg
     assert "Did you mean 'alpha'" in msg
     assert "alpha, beta_two" in msg
+    assert isinstance(info.value, NotFound)  # bad input to the CLI; a plain KeyError in a node is a bug
+
+
+def test_the_cli_reports_bad_names_but_keeps_the_traceback_of_a_bug(monkeypatch, capsys):
+    from causal_llm.app import cli
+
+    def failing(error):
+        def run(args):
+            raise error
+
+        return run
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    args = parser.parse_args(["methods"])
+    monkeypatch.setattr(parser, "parse_args", lambda argv: args)
+    args.func = failing(UnknownName("unknown widget 'x'."))
+    assert cli.main(["methods"]) == 2 and "unknown widget 'x'." in capsys.readouterr().err
+    args.func = failing(KeyError("loss"))
+    with pytest.raises(KeyError, match="loss"):
+        cli.main(["methods"])
 
 
 def test_unknown_name_without_close_match_has_no_hint():

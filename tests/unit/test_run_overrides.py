@@ -38,14 +38,20 @@ def test_form_fields_become_overrides_and_empty_fields_keep_params():
     )
     assert chosen == {
         "finetune": {"defaults": {"from": "org/m"}},
-        "data": {"variants": {"cda": {"method": "cds"}}},  # the data variant that declares a baseline
+        # a variant named by the augmenter, and one pre-trained on it: names say what they are
+        "data": {"variants": {"cds": {"method": "cds", "baseline": "original"}}},
         "infer": {"variants": {"causal_graph": None}},  # one inference variant per chosen strategy
         "seed": 7,  # the form's field wins over the free-form overrides
-        "pretrain": {"ray": {"num_workers": 2}},
+        "pretrain": {
+            "ray": {"num_workers": 2},
+            "variants": {"cds": {"method": "scratch", "from": "data/cds", "baseline": "baseline"}},
+        },
     }
     raw = yaml.safe_load(REPO_PARAMS.read_text())
     applied = params_from_dict({**raw, "overrides": chosen}, "params.yaml")
-    assert applied.variant("data/cda").method == "cds" and [v.name for v in applied.variants("infer")] == ["direct"]
+    assert applied.variant("data/cda").method == "cda_two_sided"  # unchanged
+    assert applied.variant("data/cds").method == "cds" and applied.variant("pretrain/cds").starts_from == ("data/cds",)
+    assert [v.name for v in applied.variants("infer")] == ["direct"]
     assert applied.variant("finetune/sft").starts_from == ("org/m",)
 
 
