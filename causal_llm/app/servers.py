@@ -7,6 +7,7 @@ No Prefect or MLflow import here: they are started through their own command-lin
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +87,24 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float, wh
 def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
+        )
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """What the server's process runs before it starts (Linux): SIGTERM when the process that
+    started it is gone, even killed by SIGKILL (``PR_SET_PDEATHSIG``), so a killed ``serve`` leaves
+    no server listening. libc is loaded here, before the fork: the child only makes the call."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def mlflow_server_command(cfg: MlflowServerConfig) -> list[str]:

@@ -154,6 +154,10 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         _stop_ray_cluster(ray_dir)
         from causal_llm.app.servers import port_in_use
 
+        # A `serve` that had to be killed still takes its server down (it gets SIGTERM when serve dies).
+        deadline = time.monotonic() + 30
+        while port_in_use("127.0.0.1", prefect_port) and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert not port_in_use("127.0.0.1", prefect_port), "`serve` left its Prefect server running"
 
 

@@ -51,3 +51,26 @@ def test_compare_with_too_few_runs_is_a_clear_error(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert "causal-llm: error:" in err and "a comparison needs 2" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_server_stops_when_the_process_that_started_it_is_killed(tmp_path):
+    """kill -9 of `serve` leaves no server behind: each server gets SIGTERM when its parent dies."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    starter = (
+        "import sys, time; from pathlib import Path; from causal_llm.app.servers import _start; "
+        f"p = _start([sys.executable, '-c', 'import time; time.sleep(120)'], Path({str(tmp_path / 'log')!r}), {{}}); "
+        "print(p.pid, flush=True); time.sleep(120)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
+    server = psutil.Process(int(parent.stdout.readline()))
+    parent.kill()
+    parent.wait(10)
+    deadline = time.monotonic() + 10
+    while server.is_running() and server.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
