@@ -54,7 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             seed_variant = replace(variant, name=f"baseline{i}")
-            job = training_job(seed_variant, params.seed, {"texts": texts}, [], ())
+            job = training_job(seed_variant, seed_variant.id, params.seed, {"texts": texts}, [], ())
             plain = run_locally(job, Path(tmp) / f"plain{i}", Path(tmp) / f"plain-ckpt{i}", quiet=True)
             start = time.perf_counter()
             on_ray = fit_on_ray(job, scaling, Path(tmp) / f"ray{i}", str(Path(tmp) / "store"))

@@ -38,7 +38,7 @@ out = Path(sys.argv[1])
 training = TrainingConfig(epochs=1, batch_size=8, lr=0.01, checkpoint_every=0)
 cfg = ScratchConfig(TinyGPT2Config(512, 2, 4, 64, 64), training)
 variant = Variant("pretrain", out.name, "scratch", ("data/original",), None, cfg)
-job = training_job(variant, 0, {"texts": list(generate_stories(0.9, 300, 0)["text"])}, [], ())
+job = training_job(variant, variant.id, 0, {"texts": list(generate_stories(0.9, 300, 0)["text"])}, [], ())
 called = time.time()
 summary = fit_on_ray(job, RayScalingConfig(num_workers=1, cpus_per_worker=1), out / "model", str(out / "store"))
 print(json.dumps({"started": started, "called": called, "loop_start": summary["loop_started_at"],

@@ -159,34 +159,85 @@ def local_folder(ref: str) -> str | None:
     return _relative([Path(ref)])[0] if Path(ref).is_dir() and _relative([Path(ref)]) else None
 
 
+def replica_id(variant_id: str, seed: int, seeds: tuple[int, ...]) -> str:
+    """A training variant's node at one seed: the first seed keeps the variant's id, the others
+    ``<id>-s<seed>`` (a variant name has no '-', so no user name collides)."""
+    return variant_id if seed == seeds[0] else f"{variant_id}-s{seed}"
+
+
 class Lifecycle:
-    """The nodes of one params; ``nodes`` in an order in which each node comes after its upstream."""
+    """The nodes of one params; ``nodes`` in an order in which each node comes after its upstream.
+
+    A training variant is one node per seed of its stage (``seeds`` in its section); a replica at
+    seed s starts from its upstream's replica at s where that stage has seed s, else from the
+    upstream's first seed."""
 
     def __init__(self, params: Params) -> None:
         self.params = params
+        self.replicas: dict[str, tuple[Variant, int]] = {}
+        for v in params.variants():
+            seeds = self.seeds_of(v)
+            for seed in seeds:
+                self.replicas[replica_id(v.id, seed, seeds)] = (v, seed)
         self.models = self._models()
         nodes = [self._testbed(), self._benchmarks()]
-        for v in params.variants():
-            nodes.append(self._variant_node(v))
+        for rid, (v, seed) in self.replicas.items():
+            nodes.append(self._variant_node(v, rid, seed))
         nodes += [self._evaluate(m) for m in self.models]
         nodes.append(self._report(nodes))
         self.nodes = [self._params_node(), *nodes]
         self.by_id = {n.id: n for n in self.nodes}
 
+    # --- replicas --------------------------------------------------------------------------------
+
+    def seeds_of(self, v: Variant) -> tuple[int, ...]:
+        return self.params.seeds(v.stage) if stage_spec(v.stage).trains else (self.params.seed,)
+
+    def variant_of(self, node_id: str) -> Variant:
+        """The params variant a node runs (its replica at any seed)."""
+        if node_id in self.replicas:
+            return self.replicas[node_id][0]
+        return self.params.variant(node_id)
+
+    def seed_of(self, node_id: str) -> int:
+        return self.replicas[node_id][1] if node_id in self.replicas else self.params.seed
+
+    def starts_from(self, node_id: str) -> list[str]:
+        """What a node's variant starts from, as node ids at the node's seed (external refs unchanged)."""
+        v, seed = self.replicas[node_id]
+        out = []
+        for ref in v.starts_from:
+            stage = ref.split("/", 1)[0]
+            if stage in MODEL_STAGES and ref in self.replicas:
+                seeds = self.params.seeds(stage)
+                out.append(replica_id(ref, seed if seed in seeds else seeds[0], seeds))
+            else:
+                out.append(ref)
+        return out
+
+    def replicas_of(self, variant_id: str) -> list[tuple[int, str]]:
+        """(seed, node id) of every replica of a variant, in seed order."""
+        return [(seed, rid) for rid, (v, seed) in self.replicas.items() if v.id == variant_id]
+
     # --- models ----------------------------------------------------------------------------------
 
     def _models(self) -> list[Model]:
-        """Every model: external bases first (as they come up), then every model variant in order."""
+        """Every model: external bases first (as they come up), then every model replica in order."""
         external: dict[str, Model] = {}
         lifecycle = []
-        for v in self.params.variants():
+        for rid, (v, _) in self.replicas.items():
             if v.stage not in MODEL_STAGES:
                 continue
             for ref in v.starts_from:
                 if ref.split("/", 1)[0] not in VARIANT_STAGES:
                     external.setdefault(ref, Model(external_label(ref), ref, None))
-            lifecycle.append(Model(v.id, str(model_dir(v.id)), v.id))
+            lifecycle.append(Model(rid, str(model_dir(rid)), rid))
         return [*external.values(), *lifecycle]
+
+    @property
+    def primary_models(self) -> list[Model]:
+        """External models and each model variant at its first seed (what `from: all` infers with)."""
+        return [m for m in self.models if m.node is None or m.node == self.variant_of(m.node).id]
 
     def model(self, ref: str) -> Model:
         """The model a ``from:`` names: a lifecycle variant, or an external reference."""
@@ -197,7 +248,7 @@ class Lifecycle:
 
     def infer_models(self, v: Variant) -> list[Model]:
         if "all" in v.starts_from:
-            return list(self.models)
+            return self.primary_models
         return [self.model(ref) for ref in v.starts_from]
 
     # --- nodes -----------------------------------------------------------------------------------
@@ -247,23 +298,23 @@ class Lifecycle:
             "causal_llm.benchmarks.stage:run",
         )
 
-    def _variant_resolved(self, v: Variant) -> dict[str, Any]:
+    def _variant_resolved(self, v: Variant, rid: str, seed: int) -> dict[str, Any]:
         spec = stage_spec(v.stage)
         return {
-            "seed": self.params.seed,
+            "seed": seed,
             "stage": v.stage,
             "variant": v.name,
             "method": v.method,
-            "from": list(v.starts_from),
+            "from": self.starts_from(rid),
             "config": to_dict(v.config),
             "settings": to_dict(self.params.stages[v.stage].settings),
             **({"trains": True} if spec.trains else {}),
         }
 
-    def _variant_node(self, v: Variant) -> Node:
+    def _variant_node(self, v: Variant, rid: str, seed: int) -> Node:
         spec = stage_spec(v.stage)
         code = code_files(f"causal_llm.{v.stage}.stage", *spec.code) + method_files(v.method_spec())
-        resolved = self._variant_resolved(v)
+        resolved = self._variant_resolved(v, rid, seed)
         upstream: list[str] = [PARAMS_NODE]
         reads: list[str] = []
         outs: list[Out]
@@ -290,7 +341,7 @@ class Lifecycle:
             resolved["bootstrap"] = self._bootstrap()
             outs = [Out(str(infer_dir(v.id) / "answers.jsonl"), cache=False), Out(str(metrics_file(v.id)), False, True)]
         else:
-            for ref in v.starts_from:
+            for ref in self.starts_from(rid):
                 m = self.model(ref)
                 if v.stage == "pretrain":
                     upstream.append(ref)
@@ -303,9 +354,9 @@ class Lifecycle:
             if v.stage != "pretrain":
                 upstream.append("testbed")
                 reads.append(str(TESTBED))
-            outs = [Out(str(model_dir(v.id))), Out(str(metrics_file(v.id)), cache=False, metric=True)]
+            outs = [Out(str(model_dir(rid))), Out(str(metrics_file(rid)), cache=False, metric=True)]
         return Node(
-            v.id,
+            rid,
             v.stage,
             tuple(dict.fromkeys(upstream)),
             tuple(dict.fromkeys([*reads, *code])),
@@ -327,9 +378,7 @@ class Lifecycle:
         elif local_folder(m.ref):
             reads.append(local_folder(m.ref))  # type: ignore[arg-type]
         for entry in self.params.evaluate.benchmarks:  # FORMAT:PATH files are inputs by content
-            fmt, sep, path = entry.partition(":")
-            if sep and path:
-                reads += _relative([Path(path)]) or [str(Path(path).resolve())]
+            reads += _benchmark_files(entry)
         modules = ["causal_llm.evaluate.stage", "causal_llm.evaluate.testbed_metrics", "causal_llm.scoring"]
         modules += ["causal_llm.metrics", "causal_llm.models.loading", "causal_llm.benchmarks.runner"]
         code = code_files(*modules) + _benchmark_code()
@@ -352,11 +401,13 @@ class Lifecycle:
     def _report(self, nodes: list[Node]) -> Node:
         rows_from = [n for n in nodes if n.stage in ("data", "infer", "evaluate") and n.id != "testbed"]
         metric_files = [o.path for n in rows_from for o in n.outs if o.metric]
+        # Per-item values: the paired differences to each variant's baseline are computed from them.
+        metric_files += [o.path for n in rows_from if n.stage == "evaluate" for o in n.outs if o.path.endswith("items")]
         return Node(
             "report",
             "report",
             tuple(n.id for n in rows_from),
-            tuple([*metric_files, *code_files("causal_llm.evaluate.report", "causal_llm.metrics")]),
+            tuple([*metric_files, *code_files("causal_llm.evaluate.report", "causal_llm.metrics", "causal_llm.stats")]),
             (Out(str(REPORTS / "lifecycle"), cache=False),),
             {"rows_from": [n.id for n in rows_from]},
             "One table of variant x metric with CIs, and plots",
@@ -416,6 +467,27 @@ def write_resolved(node: Node, lc: Lifecycle) -> None:
         if not path.is_file() or path.read_text() != text:
             path.write_text(text)
     print(f"params: {len(wanted)} nodes' configs in {PARAMS_DIR}", flush=True)
+
+
+def _benchmark_files(entry: str) -> list[str]:
+    """The files a ``FORMAT:PATH[?option=FILE]`` entry reads: the path, option files and the companion
+    files the format pairs with it (CLadder's model metadata)."""
+    from causal_llm.benchmarks import FORMATS, formats
+    from causal_llm.benchmarks.runner import split_options
+
+    source, options = split_options(entry)
+    fmt, sep, path = source.partition(":")
+    if not (sep and path):
+        return []
+    files = [Path(path), *(Path(v) for v in options.values())]
+    if fmt in formats() and hasattr(FORMATS.get(fmt), "companions"):
+        found = FORMATS.get(fmt).companions(Path(path), options.get("meta"))
+        files += [found] if isinstance(found, Path) else list(found or [])
+    out = []
+    for file in dict.fromkeys(files):
+        if file.exists() or file == Path(path):
+            out += _relative([file]) or [str(file.resolve())]
+    return out
 
 
 def _benchmark_code() -> list[str]:

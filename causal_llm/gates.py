@@ -1,6 +1,11 @@
 """The model registry's gates, as pure functions of metric values: a candidate replaces the
 champion only when its bias is no worse and its ability is within a tolerance.
 
+Given the candidate's confidence intervals, a gate fails only on what the interval supports: bias
+detectably further from the unbiased value than the champion's (plus tolerance), ability detectably
+below the limit. An invariance metric with a ``guard`` (cf_flip_rate: judgement_accuracy) passes only
+when the guard's interval lies above its chance level: a model that always answers "no" never flips.
+
 What a metric's unbiased value is and which way is better come from ``causal_llm.metrics.METRICS``.
 """
 
@@ -8,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from causal_llm.config import require
 from causal_llm.metrics import spec_for
@@ -63,15 +68,57 @@ class GateCheck:
     note: str = ""
 
 
+Interval = tuple[float, float]
+
+
 def check_gates(
-    candidate: Mapping[str, float], champion: Mapping[str, float], cfg: RegistryConfig
+    candidate: Mapping[str, float],
+    champion: Mapping[str, float],
+    cfg: RegistryConfig,
+    intervals: Mapping[str, Interval] | None = None,
 ) -> tuple[bool, list[GateCheck]]:
-    """Both gates, metric by metric. A metric the champion has and the candidate lacks fails; one
-    neither has is skipped (not every variant is scored on everything)."""
-    checks = [_bias_check(m, candidate.get(m), champion.get(m), cfg.bias_tolerance) for m in cfg.bias_metrics]
-    checks += [_ability_check(m, candidate.get(m), champion.get(m), cfg.ability_tolerance) for m in cfg.ability_metrics]
+    """Both gates, metric by metric, on the candidate's ``intervals`` where given (point values
+    otherwise). A metric the champion has and the candidate lacks fails; one neither has is skipped
+    (not every variant is scored on everything)."""
+    intervals = intervals or {}
+    checks = [
+        _guarded(_bias_check(m, candidate.get(m), champion.get(m), cfg.bias_tolerance, intervals.get(m)),
+                 candidate, intervals)
+        for m in cfg.bias_metrics
+    ]  # fmt: skip
+    checks += [
+        _ability_check(m, candidate.get(m), champion.get(m), cfg.ability_tolerance, intervals.get(m))
+        for m in cfg.ability_metrics
+    ]
     checks = [c for c in checks if c is not None]
     return all(c.passed for c in checks), checks
+
+
+def _distance_low(interval: Interval, ideal: float) -> float:
+    """The smallest |value - ideal| the interval allows."""
+    low, high = interval
+    return 0.0 if low <= ideal <= high else min(abs(low - ideal), abs(high - ideal))
+
+
+def _guarded(
+    check: GateCheck | None, candidate: Mapping[str, float], intervals: Mapping[str, Interval]
+) -> GateCheck | None:
+    """An invariance check counts only if its guard metric is above chance (by its interval)."""
+    if check is None or not check.passed or check.candidate is None or check.champion is None:
+        return check
+    spec = spec_for(check.metric)
+    guard = spec.guard if spec is not None else None
+    if guard is None:
+        return check
+    guard_spec = spec_for(guard)
+    chance = guard_spec.chance if guard_spec is not None and guard_spec.chance is not None else 0.0
+    if guard not in candidate:
+        return replace(check, passed=False, note=f"{check.note}; its guard {guard} was not measured")
+    low = intervals.get(guard, (candidate[guard], candidate[guard]))[0]
+    if low <= chance:
+        note = f"{guard} lower bound {low:.3g} is not above chance {chance:g} (a constant answer never flips)"
+        return replace(check, passed=False, note=f"{check.note}; {note}")
+    return replace(check, note=f"{check.note}; guard {guard} > {chance:g}")
 
 
 def _missing(metric: str, kind: str, cand: float | None, champ: float | None) -> GateCheck | None:
@@ -82,22 +129,33 @@ def _missing(metric: str, kind: str, cand: float | None, champ: float | None) ->
     return GateCheck(metric, kind, cand, None, None, True, "the champion has no value")
 
 
-def _bias_check(metric: str, cand: float | None, champ: float | None, tolerance: float) -> GateCheck | None:
+def _bias_check(
+    metric: str, cand: float | None, champ: float | None, tolerance: float, interval: Interval | None = None
+) -> GateCheck | None:
     if cand is None or champ is None:
         return _missing(metric, "bias", cand, champ)
     spec = spec_for(metric)
     assert spec is not None and spec.ideal is not None  # RegistryConfig checked it
     limit = spec.distance(champ) + tolerance
+    if interval is not None:
+        passed = _distance_low(interval, spec.ideal) <= limit + _EPS
+        note = f"CI [{interval[0]:.4g}, {interval[1]:.4g}] allows |value - {spec.ideal:g}| <= {limit:.4g}"
+        return GateCheck(metric, "bias", cand, champ, limit, passed, note)
     passed = spec.distance(cand) <= limit + _EPS
     return GateCheck(metric, "bias", cand, champ, limit, passed, f"|value - {spec.ideal:g}| <= {limit:.4g}")
 
 
-def _ability_check(metric: str, cand: float | None, champ: float | None, tolerance: float) -> GateCheck | None:
+def _ability_check(
+    metric: str, cand: float | None, champ: float | None, tolerance: float, interval: Interval | None = None
+) -> GateCheck | None:
+    """Fails when the candidate is (detectably, given its interval) past the tolerated limit."""
     if cand is None or champ is None:
         return _missing(metric, "ability", cand, champ)
     spec = spec_for(metric)
+    low, high = interval if interval is not None else (cand, cand)
+    where = f"CI [{low:.4g}, {high:.4g}] reaches " if interval is not None else ""
     if spec is not None and spec.better == "lower":
         limit = champ + abs(champ) * tolerance
-        return GateCheck(metric, "ability", cand, champ, limit, cand <= limit + _EPS, f"<= {limit:.4g}")
+        return GateCheck(metric, "ability", cand, champ, limit, low <= limit + _EPS, f"{where}<= {limit:.4g}")
     limit = champ - abs(champ) * tolerance
-    return GateCheck(metric, "ability", cand, champ, limit, cand >= limit - _EPS, f">= {limit:.4g}")
+    return GateCheck(metric, "ability", cand, champ, limit, high >= limit - _EPS, f"{where}>= {limit:.4g}")

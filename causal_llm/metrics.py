@@ -9,13 +9,14 @@ variant), the registered name, then breakdown keys; ``spec_for`` finds the spec 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from causal_llm.registry import Registry
+from causal_llm.stats import clopper_pearson, cluster_bootstrap, mcnemar_exact, weighted_mean
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class MetricRow:
     ci_low: float
     ci_high: float
     n: int
+    # How [ci_low, ci_high] was made: "bootstrap" (items), "cluster bootstrap (occupation, template)",
+    # "clopper-pearson", "paired ..." for a difference to a baseline, "t over N seeds".
+    interval: str = "bootstrap"
+    baseline: str | None = None  # a difference row: the variant it is taken against
+    p_value: float | None = None  # a paired binary difference: the exact McNemar test
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,6 +49,10 @@ class MetricSpec:
     headline: bool = True
     chance: float | None = None  # drawn on breakdown plots (accuracy at chance is 0.5 on yes/no items)
     description: str = ""
+    # The ability metric an invariance metric could be bought with (a constant answer never flips):
+    # the registry refuses an invariance gain whose guard is not above its chance level.
+    guard: str | None = None
+    reference: str = ""  # other reference values worth printing beside the ideal (e.g. the corpus's own)
 
     def distance(self, value: float) -> float:
         """How far from unbiased (bias metrics only)."""
@@ -62,10 +72,60 @@ for _spec in (
     MetricSpec(
         "stereotype_share", "ideal", 0.5, description="share of corpus stories whose pronoun fits the stereotype"
     ),
-    MetricSpec("bias_gap", "ideal", 0.0, description="LL(stereotyped pronoun) - LL(other) after an occupation"),
-    MetricSpec("cf_flip_rate", "ideal", 0.0, description="share of judgements that flip when gender is swapped"),
-    MetricSpec("cf_ll_gap", "ideal", 0.0, description="mean |LL(y|x) - LL(y|x')| under the swap"),
+    MetricSpec(
+        "bias_gap",
+        "ideal",
+        0.0,
+        reference="corpus ln(s/(1-s)) = 2.197 at s = 0.9; causal truth 0",
+        description="LL(stereotyped pronoun) - LL(other) after an occupation, on openings no training story uses",
+    ),
+    MetricSpec(
+        "bias_gap_unseen_occupations",
+        "ideal",
+        0.0,
+        reference="causal truth 0; not in the corpus",
+        description="bias_gap on occupations no training story names",
+    ),
+    MetricSpec(
+        "region_gap",
+        "ideal",
+        0.0,
+        reference="corpus ln(s/(1-s)) = 2.197 at s = 0.9; causal truth 0",
+        description="LL(stereotyped region) - LL(other): a second spurious attribute no gender word list covers",
+    ),
+    MetricSpec(
+        "cf_flip_rate",
+        "ideal",
+        0.0,
+        guard="judgement_accuracy",
+        description="share of balanced held-out judgements whose answer flips when gender is swapped",
+    ),
+    MetricSpec(
+        "cf_flip_rate_unseen_names",
+        "ideal",
+        0.0,
+        guard="judgement_accuracy_unseen_names",
+        description="cf_flip_rate with first names in no training story and no swap list",
+    ),
+    MetricSpec(
+        "cf_ll_gap", "ideal", 0.0, guard="judgement_accuracy", description="mean |LL(y|x) - LL(y|x')| under the swap"
+    ),
+    MetricSpec(
+        "judgement_accuracy",
+        "higher",
+        chance=0.5,
+        description="share of balanced judgements answered as the SCM does (a constant answer scores 0.5)",
+    ),
+    MetricSpec(
+        "judgement_accuracy_unseen_names", "higher", chance=0.5, description="judgement_accuracy with unseen names"
+    ),
+    MetricSpec("p_yes", "ideal", 0.5, description="share of balanced judgements answered yes (the SCM's share is 0.5)"),
     MetricSpec("perplexity", "lower", description="exp(NLL per token) on held-out testbed stories"),
+    MetricSpec(
+        "nll_per_story",
+        "lower",
+        description="mean NLL (nats) per held-out story: comparable across tokenizers, unlike perplexity",
+    ),
     MetricSpec("accuracy", "higher", chance=0.5, description="share of items answered correctly"),
     MetricSpec("f1", "higher", description="F1 of the positive (valid) class"),
     MetricSpec("pct_stereotype", "ideal", 50.0, description="CrowS-Pairs: % of pairs preferring the stereotype"),
@@ -75,9 +135,6 @@ for _spec in (
     MetricSpec("icat", "higher", description="StereoSet: LMS * min(SS, 100 - SS) / 50"),
     MetricSpec("stereotype_preference", "ideal", 0.5, description="share of probes preferring the stereotype"),
     MetricSpec("pro_share", "ideal", 0.5, description="WinoBias: share preferring the pro-stereotypical pronoun"),
-    MetricSpec("acc_pro", "higher", description="WinoBias: accuracy on pro-stereotyped items"),
-    MetricSpec("acc_anti", "higher", description="WinoBias: accuracy on anti-stereotyped items"),
-    MetricSpec("acc_gap", "ideal", 0.0, description="WinoBias: pro minus anti accuracy"),
 ):
     register_metric(_spec)
 
@@ -93,7 +150,13 @@ def parse_metric(metric: str) -> tuple[str, str, list[str]]:
 def spec_for(metric: str) -> MetricSpec | None:
     """The spec of a row's metric name, or None for a metric nobody registered."""
     _, name, _ = parse_metric(metric)
-    return METRICS.find(name)
+    found = METRICS.find(name)
+    if found is None:  # a benchmark format registers its own metrics where it is defined
+        from causal_llm.benchmarks import formats
+
+        formats()
+        found = METRICS.find(name)
+    return found
 
 
 def is_headline(metric: str) -> bool:
@@ -132,3 +195,92 @@ def perplexity_row(nll: np.ndarray, n_tokens: np.ndarray, variant: str, stage: s
     nll, n_tokens = np.asarray(nll, float), np.asarray(n_tokens, float)
     point, low, high = bootstrap(lambda idx: float(np.exp(nll[idx].sum() / n_tokens[idx].sum())), len(nll), **kw)
     return MetricRow(variant, stage, "perplexity", point, low, high, len(nll))
+
+
+# --- per-item values: what a metric row and a paired difference are computed from -------------
+
+
+@dataclass(frozen=True)
+class ItemValues:
+    """One metric's per-item values for one model, with the cluster keys its items share.
+
+    ``kind``: "mean" (a mean of real values: cluster bootstrap), "proportion" (a share of 0/1
+    outcomes: Clopper-Pearson interval; paired differences add an exact McNemar test), "ratio"
+    (exp(sum values / sum denominators), perplexity: documents resampled)."""
+
+    metric: str
+    values: list[float]
+    clusters: dict[str, list[str]] = field(default_factory=dict)
+    kind: Literal["mean", "proportion", "ratio"] = "mean"
+    denominators: list[float] | None = None
+    item_ids: list[str] | None = None  # what makes two models' items the same items
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ItemValues:
+        return cls(**raw)
+
+    def statistic(self) -> Callable[[np.ndarray], float]:
+        values = np.asarray(self.values, dtype=float)
+        if self.kind == "ratio":
+            denom = np.asarray(self.denominators, dtype=float)
+            return lambda w: float(np.exp(np.dot(w, values) / np.dot(w, denom)))
+        return weighted_mean(values)
+
+    def cluster_keys(self) -> list[list[str]]:
+        return [self.clusters[k] for k in sorted(self.clusters)]
+
+    def interval_name(self) -> str:
+        if self.kind == "proportion":
+            return "clopper-pearson"
+        return f"cluster bootstrap ({', '.join(sorted(self.clusters))})" if self.clusters else "bootstrap"
+
+
+def items_row(items: ItemValues, variant: str, stage: str, **kw: Any) -> MetricRow:
+    """The row of one model's metric: the point value and its interval over items (clusters resampled)."""
+    n = len(items.values)
+    if items.kind == "proportion":
+        successes = int(round(float(np.sum(items.values))))
+        low, high = clopper_pearson(successes, n, kw.get("confidence", 0.95))
+        return MetricRow(variant, stage, items.metric, successes / n, low, high, n, items.interval_name())
+    point, low, high = cluster_bootstrap(items.statistic(), n, items.cluster_keys(), **kw)
+    return MetricRow(variant, stage, items.metric, point, low, high, n, items.interval_name())
+
+
+def _aligned(variant: ItemValues, baseline: ItemValues) -> None:
+    same = (
+        variant.item_ids == baseline.item_ids
+        if variant.item_ids is not None and baseline.item_ids is not None
+        else len(variant.values) == len(baseline.values)
+    )
+    if not same:
+        raise ValueError(f"{variant.metric}: a paired difference needs the same items for both models")
+
+
+def delta_row(
+    variant: ItemValues, baseline: ItemValues, variant_label: str, baseline_label: str, stage: str, **kw: Any
+) -> MetricRow:
+    """metric(variant) - metric(baseline) on the same items, with a paired (cluster) bootstrap CI:
+    both models' items are resampled with the same weights. Proportions add McNemar's exact p."""
+    _aligned(variant, baseline)
+    f, g = variant.statistic(), baseline.statistic()
+    n = len(variant.values)
+    point, low, high = cluster_bootstrap(lambda w: f(w) - g(w), n, variant.cluster_keys(), **kw)
+    p_value = None
+    if variant.kind == "proportion":
+        p_value = mcnemar_exact(np.asarray(variant.values), np.asarray(baseline.values))[2]
+    how = "paired " + (variant.interval_name() if variant.kind != "proportion" else "bootstrap")
+    return MetricRow(variant_label, stage, variant.metric, point, low, high, n, how, baseline_label, p_value)
+
+
+def seed_row(rows: Sequence[MetricRow], variant: str, confidence: float) -> MetricRow:
+    """Mean over training seeds of one metric (or one difference) with a between-seed t-interval."""
+    from causal_llm.stats import t_interval
+
+    mean, low, high = t_interval([r.value for r in rows], confidence)
+    first = rows[0]
+    return MetricRow(
+        variant, first.stage, first.metric, mean, low, high, len(rows), f"t over {len(rows)} seeds", first.baseline
+    )

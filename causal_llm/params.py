@@ -73,6 +73,7 @@ class StageParams:
     name: str
     settings: Any
     variants: dict[str, Variant]
+    seeds: tuple[int, ...] | None = None  # training stages: each variant runs once per seed (None: `seed`)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,10 @@ class Params:
         stages = [stage] if stage else list(VARIANT_STAGES)
         return [v for s in stages for v in self.stages[s].variants.values()]
 
+    def seeds(self, stage: str) -> tuple[int, ...]:
+        """The training seeds of a stage's variants: its ``seeds`` list, else the top-level ``seed``."""
+        return self.stages[stage].seeds or (self.seed,)
+
     def variant(self, variant_id: str) -> Variant:
         stage, _, name = variant_id.partition("/")
         if stage not in self.stages or name not in self.stages[stage].variants:
@@ -109,6 +114,7 @@ class Params:
         for name, stage in self.stages.items():
             out[name] = {
                 **to_dict(stage.settings),
+                **({"seeds": list(stage.seeds)} if stage.seeds else {}),
                 "variants": {v.name: variant_dict(v) for v in stage.variants.values()},
             }
         for name in ("evaluate", "benchmarks", "registry", "runtime"):
@@ -165,10 +171,23 @@ def _error_path(message: str) -> str:
 def _variant_stage(name: str, raw: Any, layers: _Layers) -> StageParams:
     spec = stage_spec(name)
     try:
-        section = check_keys(spec.settings, raw, name, extra=("defaults", "variants"))
+        section = check_keys(spec.settings, raw, name, extra=("defaults", "variants", "seeds"))
     except ParamsError as err:
         raise _located(err, _error_path(str(err)), layers) from None
-    settings_raw = {k: v for k, v in section.items() if k not in ("defaults", "variants")}
+    settings_raw = {k: v for k, v in section.items() if k not in ("defaults", "variants", "seeds")}
+    seeds = section.get("seeds")
+    if seeds is not None:
+        require(
+            spec.trains,
+            layers.locate(f"{name}.seeds") + f": {name} variants do not train; only training stages take `seeds`",
+        )
+        require(
+            isinstance(seeds, list)
+            and seeds
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)
+            and len(set(seeds)) == len(seeds),
+            layers.locate(f"{name}.seeds") + f": expected a list of distinct non-negative ints, got {seeds!r}",
+        )
     try:
         settings = build_config(spec.settings, settings_raw, name)
     except ParamsError as err:
@@ -190,7 +209,7 @@ def _variant_stage(name: str, raw: Any, layers: _Layers) -> StageParams:
         )
         require(isinstance(vraw, dict), layers.locate(where) + ": expected a mapping {method: ..., ...}")
         variants[vname] = _variant(spec, str(vname), defaults, vraw, layers)
-    return StageParams(name, settings, variants)
+    return StageParams(name, settings, variants, tuple(seeds) if seeds else None)
 
 
 def _variant(spec: Any, name: str, defaults: dict[str, Any], raw: dict[str, Any], layers: _Layers) -> Variant:

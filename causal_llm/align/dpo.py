@@ -93,35 +93,68 @@ class DpoConfig:
         )
 
 
+def _balanced(pairs: list[dict[str, str]], n: int) -> list[dict[str, str]]:
+    """n pairs, half with chosen " yes" and half with chosen " no" (in their order of appearance), so
+    a policy cannot lower its loss by preferring one answer everywhere."""
+    by_answer: dict[str, list[dict[str, str]]] = {" yes": [], " no": []}
+    for pair in pairs:
+        by_answer.setdefault(pair["chosen"], []).append(pair)
+    half = min(n // 2, *(len(v) for v in by_answer.values()))
+    if half == 0:
+        raise ValueError("no preference pair with chosen ' yes' or none with ' no': raise data.n_stories")
+    yes, no = by_answer[" yes"][:half], by_answer[" no"][:half]
+    return [p for pair in zip(yes, no, strict=True) for p in pair]
+
+
 def counterfactual_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[str, str]]:
     """Preference pairs: chosen the SCM's answer, rejected the answer the stereotype gives *for that
     prompt*, for each of a judgement's two prompts (factual, gender-swapped) where the two differ.
     Swapping gender flips the stereotype and not the causal answer, so each judgement gives one
-    pair: its factual prompt or its swapped one."""
+    pair: its factual prompt or its swapped one. Balanced: half the chosen answers are " yes"."""
     pairs = []
     for j in judgements:
         for prompt, stereotyped in ((j.prompt, j.stereotyped), (j.counterfactual_prompt, j.counterfactual_stereotyped)):
             if j.causal != stereotyped:
                 pairs.append({"prompt": prompt, "chosen": j.causal, "rejected": stereotyped})
-        if len(pairs) >= n:
-            break
     if not pairs:
         raise ValueError("no judgement where the causal and the stereotyped answer differ: raise data.n_stories")
-    return pairs[:n]
+    return _balanced(pairs, n)
 
 
-def pairs_from_stories(stories: Sequence[dict[str, Any]], n: int) -> list[dict[str, str]]:
+def causal_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[str, str]]:
+    """Standard DPO's pairs, the baseline of ``dpo_cf``: the factual prompt only, chosen the SCM's
+    answer, rejected the other one; no counterfactual copies. Balanced like ``counterfactual_pairs``."""
+    other = {" yes": " no", " no": " yes"}
+    return _balanced([{"prompt": j.prompt, "chosen": j.causal, "rejected": other[j.causal]} for j in judgements], n)
+
+
+def training_judgements(stories: Sequence[dict[str, Any]]) -> list[Judgement]:
     import pandas as pd
 
     from causal_llm.data.cda import gender_swap
     from causal_llm.testbed import generate_judgements
 
-    return counterfactual_pairs(generate_judgements(pd.DataFrame(list(stories)), gender_swap), n)
+    return generate_judgements(pd.DataFrame(list(stories)), gender_swap)
+
+
+def pairs_from_stories(stories: Sequence[dict[str, Any]], n: int) -> list[dict[str, str]]:
+    return counterfactual_pairs(training_judgements(stories), n)
 
 
 @ALIGN_METHODS.method("dpo", DpoConfig)
 def dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str, Any]:
-    """DPO on counterfactual preference pairs (a LoRA adapter on the merged upstream model)."""
+    """Standard DPO on the SCM's answers to the factual prompts (a LoRA adapter on the upstream model)."""
+    return train_dpo(ctx, inputs, cfg, seed, causal_pairs(training_judgements(inputs["stories"]), cfg.n_pairs))
+
+
+@ALIGN_METHODS.method("dpo_cf", DpoConfig)
+def dpo_cf(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str, Any]:
+    """DPO on counterfactual preference pairs: the stereotyped answer is the rejected one."""
+    return train_dpo(ctx, inputs, cfg, seed, pairs_from_stories(inputs["stories"], cfg.n_pairs))
+
+
+def train_dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int, pairs: list[dict[str, str]]) -> dict:
+    """trl's DPOTrainer on ``pairs``; checkpoints through Ray, resumed when a checkpoint exists."""
     import torch
     from datasets import Dataset
     from trl import DPOTrainer
@@ -130,7 +163,6 @@ def dpo(ctx: Any, inputs: dict[str, Any], cfg: DpoConfig, seed: int) -> dict[str
     from causal_llm.scoring import max_positions
 
     base_ref = inputs["base"]
-    pairs = pairs_from_stories(inputs["stories"], cfg.n_pairs)
     tokenizer = load_tokenizer(base_ref)
     policy = load_model(base_ref, device=ctx.device)
     latest = ctx.latest_checkpoint()

@@ -8,9 +8,9 @@ from causal_llm.training.jobs import model_inputs, train_node
 
 
 def run(node: Node, lc: Lifecycle) -> None:
-    variant = lc.params.variant(node.id)
-    inputs, reads, files = model_inputs(lc, variant)
-    log(node.id, f"{variant.method} from {variant.starts_from[0]}, Ray Train")
+    variant, starts_from = lc.variant_of(node.id), lc.starts_from(node.id)
+    inputs, reads, files = model_inputs(lc, node.id)
+    log(node.id, f"{variant.method} from {starts_from[0]}, Ray Train")
     s = train_node(node, lc, inputs, reads, files)
     shift = (
         f", preference margin {s['margin_reference']:.3f} -> {s['margin_policy']:.3f}" if "margin_policy" in s else ""

@@ -85,6 +85,12 @@ class BenchmarkFormat(ABC):
     expects: ClassVar[str]  # the format in words, for errors: "a CSV with columns sent_more, sent_less, ..."
     suffixes: ClassVar[tuple[str, ...]]  # file suffixes this format is usually found in
     definitions: ClassVar[dict[str, str]]  # headline metric -> its definition, logged with every result
+    # How a choice is scored from its tokens (the scorer records it): a format may normalise by length.
+    choice_score: ClassVar[str] = "sum of the choice's token log-probabilities (lm-eval loglikelihood)"
+
+    def choice_values(self, lls: Sequence[np.ndarray], n_tokens: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+        """What ``metrics`` compares per choice: the summed log-likelihoods, unless a format says otherwise."""
+        return list(lls)
 
     @abstractmethod
     def read(self, path: Path, rows: RowErrors) -> list[Item]:

@@ -43,10 +43,13 @@ to P(Y=1) - 0.5 for ``marginal``), so labels are never knife-edge. A network is 
 
 Cross-check: every stated term is recomputed with pgmpy (VariableElimination) and must agree to
 1e-9; the exact estimand must equal the quantity asked about to 1e-9: pgmpy VariableElimination for
-rung 1, pgmpy ``CausalInference`` do-queries (and adjustment with the chosen sets) for rung 2, and
-our ``causal_llm.scm.SCM`` (abduction-action-prediction over response types) for ETT, NDE and NIE;
-``det-counterfactual`` answers are recomputed with the SCM against direct evaluation of the
-equations. Any disagreement raises ``CLadderCrossCheckError``.
+rung 1, pgmpy ``CausalInference`` do-queries (and adjustment with the chosen sets) for rung 2. Rung 3
+has two independent paths, each of which must agree: our ``causal_llm.scm.SCM``
+(abduction-action-prediction over its threshold response types, enumerated in our code), and a twin
+network run by pgmpy's VariableElimination (``twin_network``: one world per intervention, shared
+response-function variables drawn independently per parent state, so a different coupling and a
+different engine). ETT, NDE, NIE and the ``det-counterfactual`` answers (from direct evaluation of the
+equations) are each recomputed both ways. Any disagreement raises ``CLadderCrossCheckError``.
 
 Deviations from CLadder, on purpose: (1) arrowhead's V2 is observed (CLadder hides it, which leaves
 NDE and NIE unidentified); (2) in IV, P(Y=1 | V1, X) is additive in V1 and X (no effect
@@ -952,9 +955,118 @@ def _truth(model: BinaryBN, query_type: str, oracle: _Oracle, scm: SCM) -> float
     raise KeyError(query_type)
 
 
+# A second, independent path for rung 3: a twin network in pgmpy. The SCM above (causal_llm.scm)
+# couples a node's responses to its parent states through one uniform U (comonotone thresholds) and
+# enumerates its worlds in our own code; here each node gets a response-function variable R over all
+# 2^(2^k) functions of its k parents (Balke and Pearl's canonical partition), each parent state's
+# response drawn independently, and pgmpy's variable elimination does the sums. ETT, NDE and NIE are
+# identified in these graphs, so they cannot depend on the coupling: the two paths must agree.
+TwinWorld = Mapping[str, int | str]  # node -> the value it is set to, or the world whose value it copies
+
+
+def response_prior(p_one: Sequence[float]) -> np.ndarray:
+    """P(R = r) over a binary node's response functions: bit j of r is its value under parent state j
+    (``itertools.product`` order), and P(bit j = 1) = p_one[j], independently across states."""
+    bits = (np.arange(2 ** len(p_one))[:, None] >> np.arange(len(p_one))) & 1
+    return np.prod(np.where(bits == 1, np.asarray(p_one, dtype=float), 1.0 - np.asarray(p_one, dtype=float)), axis=1)
+
+
+def twin_network(
+    family: str, cpts: Mapping[str, Mapping[tuple[int, ...], float]], worlds: Mapping[str, TwinWorld]
+) -> Any:
+    """A pgmpy network with one shared ``R_<node>`` per node and one copy ``<node>@<world>`` of every
+    node per world: a node set in a world is a constant, a node copied from another world equals that
+    world's copy (a nested counterfactual such as M = M_{X=0}), any other follows its R."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from pgmpy.factors.discrete import TabularCPD
+        from pgmpy.models import DiscreteBayesianNetwork
+
+    fam = FAMILIES[family]
+    net = DiscreteBayesianNetwork()
+    binary = [0, 1]
+    for node in fam.nodes:
+        parents = fam.parents[node]
+        configs = list(itertools.product((0, 1), repeat=len(parents)))
+        prior = response_prior([cpts[node][c] for c in configs])
+        r = f"R_{node}"
+        net.add_node(r)
+        net.add_cpds(TabularCPD(r, len(prior), prior.reshape(-1, 1), state_names={r: list(range(len(prior)))}))
+        # column (r, parent state j), r slowest as pgmpy orders evidence: bit j of r
+        table = np.array([(r_ >> j) & 1 for r_ in range(len(prior)) for j in range(len(configs))], dtype=float)
+        for world, setting in worlds.items():
+            name, value = f"{node}@{world}", setting.get(node)
+            net.add_node(name)
+            if isinstance(value, int):
+                net.add_cpds(TabularCPD(name, 2, [[1.0 - value], [float(value)]], state_names={name: binary}))
+                continue
+            evidence = [f"{node}@{value}"] if isinstance(value, str) else [r, *(f"{p}@{world}" for p in parents)]
+            net.add_edges_from((e, name) for e in evidence)
+            values = [[1.0, 0.0], [0.0, 1.0]] if isinstance(value, str) else [1.0 - table, table]
+            cards = [2] if isinstance(value, str) else [len(prior), *[2] * len(parents)]
+            states = {name: binary, **{e: list(range(c)) for e, c in zip(evidence, cards, strict=True)}}
+            net.add_cpds(TabularCPD(name, 2, values, evidence=evidence, evidence_card=cards, state_names=states))
+    net.check_model()
+    return net
+
+
+class _Twin:
+    """P(<node>@<world> = 1 | evidence) by pgmpy's variable elimination on one twin network."""
+
+    def __init__(
+        self, family: str, cpts: Mapping[str, Mapping[tuple[int, ...], float]], worlds: Mapping[str, TwinWorld]
+    ) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            from pgmpy.inference import VariableElimination
+
+        self.ve = VariableElimination(twin_network(family, cpts, worlds))
+
+    def p(self, target: str, evidence: Mapping[str, int] | None = None) -> float:
+        factor = self.ve.query([target], evidence=dict(evidence or {}) or None, show_progress=False)
+        return float(factor.get_value(**{target: 1}))
+
+
+def twin_rung3(model: BinaryBN) -> dict[str, float]:
+    """ETT, NDE and NIE of a network from its twin network (the NDE/NIE only where it has mediators):
+    ETT = P(Y_{X=1}=1 | X=1) - P(Y_{X=0}=1 | X=1); NDE = E[Y_{X=1, M=M_{X=0}}] - E[Y_{X=0}];
+    NIE = E[Y_{X=0, M=M_{X=1}}] - E[Y_{X=0}]."""
+    meds = model.fam.mediators
+    worlds: dict[str, TwinWorld] = {"f": {}, "x0": {"X": 0}, "x1": {"X": 1}}
+    if meds:
+        worlds["nde"] = {"X": 1, **{m: "x0" for m in meds}}
+        worlds["nie"] = {"X": 0, **{m: "x1" for m in meds}}
+    twin = _Twin(model.family, model.cpts, worlds)
+    out = {"ett": twin.p("Y@x1", {"X@f": 1}) - twin.p("Y@x0", {"X@f": 1})}
+    if meds:
+        y0 = twin.p("Y@x0")
+        out |= {"nde": twin.p("Y@nde") - y0, "nie": twin.p("Y@nie") - y0}
+    return out
+
+
+def twin_det_counterfactual(model: DetModel, evidence: Mapping[str, int], x: int) -> float:
+    """P(Y_{X=x} = 1 | evidence) of a deterministic model (roots uniform, every other node a 0/1 CPT)."""
+    fam = FAMILIES[model.family]
+    cpts = {
+        n: {
+            c: float(model.value(n, dict(zip(fam.parents[n], c, strict=True))))
+            for c in itertools.product((0, 1), repeat=len(fam.parents[n]))
+        }
+        if fam.parents[n]
+        else {(): 0.5}
+        for n in fam.nodes
+    }
+    twin = _Twin(model.family, cpts, {"f": {}, "cf": {"X": x}})
+    return twin.p("Y@cf", {f"{n}@f": v for n, v in evidence.items()})
+
+
+TWIN_CHECKED = ("ett", "nde", "nie")
+
+
 def cross_check(model: BinaryBN, plans: Mapping[str, Plan], margin: float) -> None:
     """Recompute every stated term and every answer's quantity independently; raise on disagreement."""
     oracle, scm, family = _Oracle(model), to_scm(model), model.family
+    twin = twin_rung3(model) if any(q in TWIN_CHECKED for q in plans) else {}
     for q, plan in plans.items():
         for term, value in plan.exact_terms.items():
             _agree(f"{q}: {term.label}", value, oracle.prob(term), family)
@@ -973,6 +1085,8 @@ def cross_check(model: BinaryBN, plans: Mapping[str, Plan], margin: float) -> No
             if max(abs(oracle.do(x, invalid) - oracle.do(x)) for x in (0, 1)) < margin:
                 raise CLadderCrossCheckError(f"{family} network: the invalid set {invalid} adjusts correctly in pgmpy")
             continue
+        if q in TWIN_CHECKED:  # rung 3: a second path that shares neither code nor coupling with the SCM
+            _agree(f"{q}: estimand vs twin network", plan.exact, twin[q], family)
         _agree(f"{q}: estimand vs truth", plan.exact, _truth(model, q, oracle, scm), family)
         if q == "collider_bias" and nx.has_path(model.fam.graph(), "X", "Y"):
             raise CLadderCrossCheckError(f"{family} network: collider_bias asked where X causes Y")
@@ -1267,13 +1381,16 @@ def _collider_questions(ctx: QuestionContext, plan: Plan) -> list[dict]:
 
 def det_questions(ctx: QuestionContext, model: DetModel, roots: Mapping[str, int]) -> list[dict]:
     """Asks whether Y would take a value had X been flipped, given every root's value (X's through the
-    question); answered from the equations and checked against the SCM's abduction-action-prediction."""
+    question); answered from the equations and checked against the twin network and the SCM."""
     fam, v = ctx.fam, ctx.variables
     factual = evaluate(model, roots)
     x_fact = factual["X"]
     counterfactual = evaluate(model, roots, {"X": 1 - x_fact})
     y_cf = counterfactual["Y"]
-    via_scm = det_scm(model).counterfactual({"Y": 1}, {"X": 1 - x_fact}, {**roots, "X": x_fact})
+    facts = {**roots, "X": x_fact}
+    via_twin = twin_det_counterfactual(model, facts, 1 - x_fact)
+    _agree("det-counterfactual: the equations vs twin network", float(y_cf), via_twin, fam.name)
+    via_scm = det_scm(model).counterfactual({"Y": 1}, {"X": 1 - x_fact}, facts)
     _agree("det-counterfactual: SCM vs the equations", float(y_cf), via_scm, fam.name)
 
     sentences = []

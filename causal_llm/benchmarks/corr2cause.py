@@ -1,22 +1,36 @@
 """Corr2Cause (Jin et al. 2024, "Can Large Language Models Infer Causation from Correlation?", ICLR):
 infer a causal relation from a closed-world list of correlations and conditional independences.
 
-File format: the HF release (causalnlp/corr2cause) is a CSV with ``input`` ("Premise: ...\\nHypothesis:
-...") and ``label`` (1 = valid, 0 = invalid); our generator (``corr2cause_gen``) adds ``relation``,
-``n_variables``, ``graph`` and ``generator_version``. JSON lines (or a JSON array) with the same
-fields is read too. Absent ``relation``/``n_variables`` are parsed from the text.
+File format: the published CSVs have ``input`` ("Premise: ...\\nHypothesis: ...") and ``label``
+(1 = valid, 0 = invalid); the HF release (causalnlp/corr2cause) adds ``num_variables`` and
+``template`` (header ``input,label,num_variables,template``), while the TFDS copy has only the
+first two. Our generator (``corr2cause_gen``) writes ``relation``, ``n_variables``, ``graph`` and
+``generator_version`` instead. JSON lines (or a JSON array) with the same fields is read too.
+
+Relation of an item (its breakdown key): the ``relation`` column, else the published ``template``
+("parent", "child", "non-parent ancestor", "non-child descendant", "has_collider",
+"has_confounder"; spaces and hyphens become underscores), else read from the hypothesis by the
+rule the published column follows. That column names the *sentence*, not the direction: the
+released verbaliser words an indirect cause with either sentence, swapping the pair with it, so
+every "X causes something else which causes Y." is "non-parent ancestor" and every "X is a cause
+for Y, but not a direct one." is "non-child descendant", whichever of X and Y comes first; both
+say that X is an indirect cause of Y. "X directly causes Y." is "parent" when X comes before Y in
+the premise's list of variables and "child" otherwise (likewise for the paraphrased "influences
+... through some mediator(s)"). Absent ``n_variables``/``num_variables`` are read from the text.
 
 Scoring: context = input + "\\nIs the hypothesis implied by the premise? Answer (yes or no):",
 choices " yes" / " no"; a model predicts *valid* iff LL(" yes") > LL(" no") (a tie is "no").
 Metrics: F1 of the valid class (the paper's headline; most LLMs are near chance) and accuracy,
 overall, per relation and per number of variables. ``solver_metrics`` scores the exact
-d-separation solver on the same items as a reference row.
+d-separation solver (``corr2cause_solver``, which shares no code with the generator) on the same
+items as a reference row.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,10 +39,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from causal_llm.benchmarks.base import BenchmarkFormat, Item, RowErrors, breakdown, f1_of_positive, register_format
-from causal_llm.benchmarks.corr2cause_gen import QUESTION, RELATIONS, n_variables_of, relation_of, solve, split_input
+from causal_llm.benchmarks.corr2cause_solver import EDGE, parse_hypothesis, solve, split_input, variables_of
 from causal_llm.metrics import MetricRow
 
+QUESTION = "\nIs the hypothesis implied by the premise? Answer (yes or no):"
 CHOICES = (" yes", " no")
+RELATIONS = ("parent", "non_parent_ancestor", "child", "non_child_descendant", "has_collider", "has_confounder")
 BREAKDOWN_KEYS = ("relation", "n_variables")
 SOLVER_VARIANT = "exact_solver"  # the variant name of solver_metrics' reference rows
 
@@ -62,18 +78,13 @@ def _item(record: Mapping[str, Any], line: int, rows: RowErrors) -> Item | None:
     except ValueError:
         rows.bad(line, f"label: {raw!r} is not 0 (invalid) or 1 (valid)")
         return None
-    relation = record.get("relation")
-    if relation in (None, ""):
-        try:
-            relation = relation_of(text)
-        except ValueError:
-            relation = "other"  # a hypothesis outside the paper's templates is still a scorable item
-    elif relation not in RELATIONS:
-        rows.bad(line, f"relation: {relation!r} is not one of {', '.join(RELATIONS)}")
+    relation, column = _relation(record, text)
+    if column and relation not in RELATIONS:
+        rows.bad(line, f"{column}: {record[column]!r} is not one of {', '.join(RELATIONS)}")
         return None
-    n_raw = record.get("n_variables")
+    n_raw = next((record[k] for k in ("n_variables", "num_variables") if record.get(k) not in (None, "")), None)
     try:
-        n_variables = n_variables_of(text) if n_raw in (None, "") else _count(n_raw)
+        n_variables = n_variables_of(text) if n_raw is None else _count(n_raw)
     except ValueError as e:
         rows.bad(line, f"n_variables: {str(e) or f'{n_raw!r} is not a positive integer'}")
         return None
@@ -84,6 +95,41 @@ def _item(record: Mapping[str, Any], line: int, rows: RowErrors) -> Item | None:
         label=0 if label == 1 else 1,
         meta={"relation": relation, "n_variables": n_variables},
     )
+
+
+def _relation(record: Mapping[str, Any], text: str) -> tuple[str, str | None]:
+    """(relation, the column it came from): ``relation``, else the published ``template``
+    (normalised), else the text's (None)."""
+    for column in ("relation", "template"):
+        value = record.get(column)
+        if value not in (None, ""):
+            return str(value).strip().replace("-", "_").replace(" ", "_"), column
+    try:
+        return relation_of(text), None
+    except ValueError:
+        return "other", None  # a hypothesis outside the paper's templates is still a scorable item
+
+
+def relation_of(text: str) -> str:
+    """The published template of an input's hypothesis, by the rule in the module docstring."""
+    premise, hypothesis = split_input(text)
+    parsed = parse_hypothesis(hypothesis)
+    if parsed.named:
+        return parsed.named
+    names = variables_of(premise)
+    if parsed.a not in names or parsed.b not in names or parsed.a == parsed.b:
+        raise ValueError(f"hypothesis relates {parsed.a} and {parsed.b}, not two of {', '.join(names)}")
+    forward = names.index(parsed.a) < names.index(parsed.b)
+    if parsed.claim == EDGE:
+        return "parent" if forward else "child"
+    return "non_parent_ancestor" if forward else "non_child_descendant"
+
+
+def n_variables_of(text: str) -> int:
+    match = re.search(r"closed system of (\d+) variables?", text)
+    if not match:
+        raise ValueError("no 'closed system of N variables' in the premise")
+    return int(match.group(1))
 
 
 def _count(value: Any) -> int:
@@ -147,8 +193,8 @@ def _json_records(text: str, rows: RowErrors) -> Iterator[tuple[int, Any]]:
 class Corr2Cause(BenchmarkFormat):
     name: ClassVar[str] = "corr2cause"
     expects: ClassVar[str] = (
-        "a CSV with columns input ('Premise: ...\\nHypothesis: ...') and label (0/1), optionally relation, "
-        "n_variables, graph, generator_version (or JSON lines with those fields)"
+        "a CSV with columns input ('Premise: ...\\nHypothesis: ...') and label (0/1), optionally num_variables, "
+        "template (as published) or relation, n_variables, graph, generator_version (or JSON lines with those fields)"
     )
     suffixes: ClassVar[tuple[str, ...]] = (".csv", ".jsonl", ".json")
     definitions: ClassVar[dict[str, str]] = {
@@ -198,12 +244,14 @@ def _rows(items: Sequence[Item], predicted_valid: np.ndarray, variant: str, stag
 
 def solver_metrics(items: Sequence[Item], variant: str, stage: str, **kw: Any) -> list[MetricRow]:
     """The exact d-separation solver's F1 and accuracy on ``items`` (pass ``variant=SOLVER_VARIANT``),
-    as a reference row. An item it cannot read (text outside the paper's templates, or a premise with
-    more than 15 adjacent pairs) counts as predicted invalid, and is counted in a warning."""
+    as a reference row. It reads only the item's text and shares no code with the generator that
+    labelled generated items, so 1.0 there checks the labels. An item it cannot read (text outside
+    the paper's templates, or more than ``corr2cause_solver.MAX_VARIABLES`` variables) counts as
+    predicted invalid, and is counted in a warning."""
     predicted, unreadable = [], 0
     for item in items:
         try:
-            predicted.append(solve(item.context))
+            predicted.append(solve(item.context.removesuffix(QUESTION)))
         except ValueError:
             predicted.append(0)
             unreadable += 1

@@ -10,6 +10,14 @@ so each choice is scored as a whole sentence conditioned on BOS.
 Metrics (lm-eval ``process_results``): ``pct_stereotype`` = 100 x mean of 1[LL(sent_more) >
 LL(sent_less)] (in percent as the paper and docs/methods.md#crows-pairs state it, ideal 50; lm-eval prints the same
 share as a fraction), ``likelihood_diff`` = mean |LL(sent_more) - LL(sent_less)|.
+
+Not the paper's score: Nangia et al. score a masked LM by pseudo-log-likelihood over the tokens the
+two sentences share (each unmodified token masked in turn, conditioned on the rest, the modified
+words included), so the differing words' own frequency does not count. lm-eval's full-sentence
+likelihood scores every token left to right, the modified ones too: a pair can be decided by one
+group word being rarer than the other rather than by the stereotype. These numbers are therefore
+not comparable with the paper's tables (nor with other masked-LM CrowS-Pairs results); they are
+comparable with lm-eval's ``crows_pairs_english`` and between our own variants.
 """
 
 from __future__ import annotations
@@ -27,6 +35,10 @@ from causal_llm.metrics import MetricRow
 
 REQUIRED = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
 DIRECTIONS = frozenset({"stereo", "antistereo"})
+NOT_PLL = (
+    "LL is the causal full-sentence log-likelihood (every token, BOS-conditioned), not Nangia et al.'s masked-LM "
+    "pseudo-log-likelihood over the unmodified tokens: not comparable with the paper's numbers"
+)
 
 
 def choice_matrix(items: Sequence[Item], lls: Sequence[np.ndarray], n_choices: int) -> np.ndarray:
@@ -46,9 +58,9 @@ class CrowsPairs(BenchmarkFormat):
     suffixes = (".csv",)
     definitions: ClassVar[dict[str, str]] = {
         "crows_pairs/pct_stereotype": "percent of pairs with LL(sent_more) > LL(sent_less) (ideal 50); "
-        "lm-eval crows_pairs_english's share x 100",
+        f"lm-eval crows_pairs_english's share x 100; {NOT_PLL}",
         "crows_pairs/likelihood_diff": "mean |LL(sent_more) - LL(sent_less)| over pairs, "
-        "as lm-eval crows_pairs_english",
+        f"as lm-eval crows_pairs_english; {NOT_PLL}",
     }
 
     def read(self, path: Path, rows: RowErrors) -> list[Item]:

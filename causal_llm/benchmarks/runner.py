@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,49 @@ class LoadedBenchmark:
     data_hash: str
 
 
-def _hash(path: Path) -> str:
+def _hash(path: Path, companions: Sequence[Path] = ()) -> str:
+    """sha256 of the file (or folder); with companion files read beside it (CLadder's model metadata),
+    of each file's name and hash, since they shape the prompts too."""
+    if companions:
+        digest = hashlib.sha256()
+        for part in (path, *companions):
+            digest.update(part.name.encode() + _hash(part).encode())
+        return digest.hexdigest()
     if path.is_file():
         return file_hash(path)
     digest = hashlib.sha256()
     for child in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(str(child.relative_to(path)).encode() + file_hash(child).encode())
     return digest.hexdigest()
+
+
+OPTIONS = re.compile(r"[A-Za-z_]\w*=[^&]*(?:&[A-Za-z_]\w*=[^&]*)*")
+
+
+def split_options(source: str) -> tuple[str, dict[str, str]]:
+    """``cladder:PATH?meta=FILE`` -> (``cladder:PATH``, {"meta": "FILE"}): a format's per-file options
+    (``FORMAT.options``), carried in the one string that params.yaml and ``--benchmark`` take."""
+    base, sep, query = source.rpartition("?")
+    if not sep or not base or not OPTIONS.fullmatch(query):
+        return source, {}
+    return base, dict(part.split("=", 1) for part in query.split("&"))
+
+
+def _check_options(format_name: str | None, options: Mapping[str, str], path: Path) -> None:
+    if not options:
+        return
+    if format_name is None:
+        raise BenchmarkFormatError(
+            f"{path}: options ?{'&'.join(f'{k}={v}' for k, v in options.items())} need the format named: write "
+            f"FORMAT:{path}?..., e.g. cladder:{path}?meta=FILE"
+        )
+    allowed = getattr(FORMATS.get(format_name), "options", ())
+    for key, value in options.items():
+        if key not in allowed:
+            takes = f"it takes {', '.join(allowed)}" if allowed else "it takes none"
+            raise BenchmarkFormatError(f"{path}: format {format_name} has no option '{key}' ({takes})")
+        if not value:
+            raise BenchmarkFormatError(f"{path}: option '{key}' is empty: write ?{key}=FILE")
 
 
 def resolve(source: str, format_name: str | None = None, root: Path = BENCHMARK_DIR) -> tuple[str, Path, str | None]:
@@ -105,21 +142,29 @@ def load_benchmark(
     limit: int | None = None,
     sample_seed: int | None = None,
     root: Path = BENCHMARK_DIR,
+    options: Mapping[str, str] | None = None,
 ) -> LoadedBenchmark:
     """Read a benchmark. ``limit`` keeps the first N items, or with ``sample_seed`` a seeded sample of
-    N stratified by graph family / relation / bias type (``stratified_sample``)."""
+    N stratified by graph family / relation / bias type (``stratified_sample``). ``options`` (or
+    ``SOURCE?key=value&...``) go to the format's reader: ``cladder:PATH?meta=FILE`` names the model
+    metadata file."""
+    source, inline = split_options(source)
+    options = {**inline, **(options or {})}
     name, path, format_name = resolve(source, format_name, root)
+    _check_options(format_name, options, path)
     if format_name is None:
         format_name, items, malformed = _guess(path, strict)
     else:
         fmt = FORMATS.get(format_name)
         rows = RowErrors(path, format_name, fmt.expects, strict)
-        items, malformed = fmt.read(path, rows), rows.malformed
+        items, malformed = fmt.read(path, rows, **options), rows.malformed
         if not items:
             raise rows.wrong_format("no valid items")
     if limit is not None and limit < len(items):
         items = items[:limit] if sample_seed is None else stratified_sample(items, limit, sample_seed)
-    return LoadedBenchmark(name, format_name, path, items, malformed, _hash(path))
+    companions = getattr(FORMATS.get(format_name), "companions", None)
+    data_hash = _hash(path, companions(path, **options) if companions else ())
+    return LoadedBenchmark(name, format_name, path, items, malformed, data_hash)
 
 
 # The first of these an item's meta has defines its stratum when sampling (graph family, relation, ...).
@@ -183,8 +228,9 @@ def evaluate_benchmark(
     fmt = FORMATS.get(bench.format)
     scored = score_groups(model, tokenizer, [item.requests() for item in bench.items], batch_size, progress)
     lls = [np.array([s.loglikelihood for s in group]) for group in scored]
+    n_tokens = [np.array([s.n_tokens for s in group]) for group in scored]
     kw = {"n_resamples": n_bootstrap, "confidence": confidence, "seed": seed}
-    rows = fmt.metrics(bench.items, lls, variant, stage, **kw)
+    rows = fmt.metrics(bench.items, fmt.choice_values(lls, n_tokens), variant, stage, **kw)
     if bench.format == "corr2cause":  # the exact d-separation solver, a reference row on the same items
         from causal_llm.benchmarks.corr2cause import SOLVER_VARIANT, solver_metrics
 
@@ -201,6 +247,7 @@ def evaluate_benchmark(
         "n_items": len(bench.items),
         "n_malformed": len(bench.malformed),
         "engine": "causal_llm.scoring.score_groups (lm-eval loglikelihood definition)",
+        "choice_score": fmt.choice_score,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }

@@ -9,10 +9,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causal_llm.corpus import read_jsonl, read_texts, write_json, write_jsonl
+from causal_llm.corpus import read_json, read_jsonl, read_texts, write_json, write_jsonl
 from causal_llm.dag import TESTBED, Lifecycle, Node, corpus_file, metrics_file
 from causal_llm.metrics import mean_row
-from causal_llm.testbed import FEMALE, OCCUPATIONS, Question, generate_questions, generate_stories
+from causal_llm.testbed import (
+    FEMALE,
+    OCCUPATIONS,
+    Question,
+    Unit,
+    generate_questions,
+    generate_stories,
+    heldout_units,
+    split_stories,
+)
 from causal_llm.timing import timed
 
 STORY_FIELDS = {
@@ -24,6 +33,7 @@ STORY_FIELDS = {
     "training": int,
     "skill": int,
     "promotion": int,
+    "region": int,
     "name": str,
     "template": int,
 }
@@ -35,6 +45,11 @@ def log(node: str, message: str) -> None:
 
 def read_stories(split: str, folder: Path = TESTBED) -> pd.DataFrame:
     return pd.DataFrame(read_jsonl(folder / f"{split}.jsonl", STORY_FIELDS))
+
+
+def read_heldout_units(folder: Path = TESTBED) -> set[Unit]:
+    """The (template, name index, occupation) combinations no training story uses."""
+    return {tuple(u) for u in read_json(folder / "heldout_units.json")["units"]}  # type: ignore[misc]
 
 
 def read_questions(folder: Path = TESTBED) -> list[Question]:
@@ -56,17 +71,19 @@ def stereotype_share(texts: list[str]) -> np.ndarray:
 
 
 def run_testbed(node: Node, lc: Lifecycle) -> None:
-    """Stories from the SCM (train and held-out) and the rung 1-3 questions with exact answers."""
+    """Stories from the SCM, split by whole template x name x occupation combinations (a held-out
+    story shares its wording with no training story), and the rung 1-3 questions with exact answers."""
     cfg, seed = lc.params.data, lc.params.seed
     with timed("compute", node.id):
         stories = generate_stories(cfg.spurious_strength, cfg.n_stories, seed)
-        n_heldout = int(len(stories) * cfg.heldout_fraction)
-        heldout, train = stories.iloc[:n_heldout], stories.iloc[n_heldout:]
+        units = heldout_units(cfg.heldout_fraction, seed)
+        train, heldout = split_stories(stories, units)
         questions = generate_questions(cfg.spurious_strength)
         write_jsonl(TESTBED / "train.jsonl", train.to_dict("records"))
         write_jsonl(TESTBED / "heldout.jsonl", heldout.to_dict("records"))
+        write_json(TESTBED / "heldout_units.json", {"units": sorted(units)})
         write_jsonl(TESTBED / "questions.jsonl", (q.__dict__ for q in questions))
-    log(node.id, f"{len(train)} train / {n_heldout} held-out stories, {len(questions)} questions")
+    log(node.id, f"{len(train)} train / {len(heldout)} held-out stories ({len(units)} held-out combinations)")
 
 
 def corpus_texts(params: Any) -> list[str]:

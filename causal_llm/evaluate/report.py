@@ -12,6 +12,27 @@ from causal_llm.corpus import write_json
 from causal_llm.metrics import MetricRow, is_headline, spec_for
 
 
+def format_deltas(rows: Sequence[MetricRow]) -> str:
+    """The headline: each causal variant minus its declared baseline on the same items."""
+    picked = [r for r in rows if r.baseline is not None and is_headline(r.metric)]
+    if not picked:
+        return ""
+    vw = max(7, *(len(r.variant) for r in picked))
+    mw = max(6, *(len(r.metric) for r in picked))
+    lines = [
+        "Paired differences: variant - its baseline on the same items (a CI covering 0: no difference detected)",
+        f"{'variant - baseline':<{vw}}  {'metric':<{mw}} {'delta':>9}  {'95% CI':<21} {'n':>5} "
+        f"{'McNemar p':>9}  interval",
+    ]
+    for r in picked:
+        p = "" if r.p_value is None else f"{r.p_value:.3g}"
+        lines.append(
+            f"{r.variant:<{vw}}  {r.metric:<{mw}} {r.value:>+9.4f}  "
+            f"[{r.ci_low:>+8.4f}, {r.ci_high:>+8.4f}] {r.n:>5} {p:>9}  {r.interval}"
+        )
+    return "\n".join(lines) + "\n\n"
+
+
 def format_table(rows: Sequence[MetricRow | dict]) -> str:
     frame = pd.DataFrame([r.to_dict() if isinstance(r, MetricRow) else r for r in rows])
     vw, mw = max(7, frame["variant"].str.len().max()), max(6, frame["metric"].str.len().max())
@@ -29,7 +50,7 @@ def plot_metric(rows: Sequence[MetricRow], metric: str, path: Path, ideal: float
     matplotlib.use("Agg")  # no display here or on servers
     import matplotlib.pyplot as plt
 
-    chosen = [r for r in rows if r.metric == metric]
+    chosen = [r for r in rows if r.metric == metric and r.baseline is None]
     if not chosen:
         return None
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(chosen) + 1.5))
@@ -102,7 +123,8 @@ def write_report(rows: Sequence[MetricRow], out_dir: Path) -> list[Path]:
     records = [r.to_dict() for r in rows]
     paths = [write_json(out_dir / "results.json", records)]
     pd.DataFrame(records).to_csv(out_dir / "results.csv", index=False)
-    (out_dir / "results.txt").write_text(format_table([r for r in rows if is_headline(r.metric)]) + "\n")
+    per_variant = [r for r in rows if is_headline(r.metric) and r.baseline is None]
+    (out_dir / "results.txt").write_text(format_deltas(rows) + format_table(per_variant) + "\n")
     paths += [out_dir / "results.csv", out_dir / "results.txt"]
     headline = list(dict.fromkeys(r.metric for r in rows if is_headline(r.metric)))
     for metric in headline:  # bias metrics, each against the value an unbiased model has
@@ -115,6 +137,77 @@ def write_report(rows: Sequence[MetricRow], out_dir: Path) -> list[Path]:
             name = f"{metric.replace('/', '__')}_by_{key}.png"
             paths.append(plot_breakdown(rows, metric, key, out_dir / name, spec.chance if spec else None))
     return [p for p in paths if p is not None]
+
+
+def model_pairs(lc: Any) -> list[tuple[str, str, list[tuple[int, Any, Any]]]]:
+    """(variant id, baseline id, [(seed, variant model, baseline model), ...]) for every model variant
+    that declares a baseline; a seed the baseline lacks pairs with the baseline's first seed."""
+    out = []
+    for v in lc.params.variants():
+        if v.baseline is None or v.stage not in ("pretrain", "finetune", "align"):
+            continue
+        base_id = f"{v.stage}/{v.baseline}"
+        base_replicas = dict(lc.replicas_of(base_id))
+        first = lc.replicas_of(base_id)[0][1]
+        pairs = [(seed, lc.model(rid), lc.model(base_replicas.get(seed, first))) for seed, rid in lc.replicas_of(v.id)]
+        out.append((v.id, base_id, pairs))
+    return out
+
+
+def delta_label(variant_id: str, baseline_id: str) -> str:
+    """A difference row's variant column: its own key in the table and in ``compare``."""
+    return f"{variant_id} - {baseline_id}"
+
+
+def delta_rows(lc: Any, read_items: Any) -> list[MetricRow]:
+    """Paired differences to the declared baseline on the same items, per seed (``.../seed=S``
+    breakdown rows, item-level paired CIs) and over seeds (a t-interval when there are 2 or more)."""
+    from causal_llm.metrics import delta_row, seed_row
+
+    kw = lc.params.evaluate.bootstrap_args(lc.params.seed)
+    out: list[MetricRow] = []
+    for variant_id, base_id, pairs in model_pairs(lc):
+        per_metric: dict[str, list[MetricRow]] = {}
+        for seed, model, base in pairs:
+            mine, theirs = read_items(model), read_items(base)
+            for metric, items in mine.items():
+                if metric in theirs:
+                    row = delta_row(items, theirs[metric], delta_label(variant_id, base_id), base_id, model.stage, **kw)
+                    per_metric.setdefault(metric, []).append(row)
+                    out.append(_renamed(row, f"{metric}/seed={seed}"))
+        for rows in per_metric.values():
+            label, confidence = delta_label(variant_id, base_id), lc.params.evaluate.confidence
+            out.append(rows[0] if len(rows) == 1 else seed_row(rows, label, confidence))
+    return out
+
+
+def seed_mean_rows(rows: list[MetricRow], lc: Any) -> list[MetricRow]:
+    """Variants trained at 2 or more seeds: each replica's rows are renamed ``<id>@seed=S`` and the
+    variant's own rows become the mean over seeds with a between-seed t-interval."""
+    from causal_llm.metrics import seed_row
+
+    label_of: dict[str, tuple[str, int]] = {}
+    for v in lc.params.variants():
+        replicas = lc.replicas_of(v.id)
+        if len(replicas) >= 2:
+            label_of.update({rid: (v.id, seed) for seed, rid in replicas})
+    if not label_of:
+        return rows
+    out, grouped = [], {}
+    for r in rows:
+        if r.variant in label_of and r.baseline is None:
+            variant_id, seed = label_of[r.variant]
+            out.append(MetricRow(**{**r.to_dict(), "variant": f"{variant_id}@seed={seed}"}))
+            grouped.setdefault((variant_id, r.metric), []).append(r)
+        else:
+            out.append(r)
+    confidence = lc.params.evaluate.confidence
+    means = [seed_row(g, v, confidence) for (v, _), g in grouped.items() if len(g) >= 2]
+    return means + out
+
+
+def _renamed(row: MetricRow, metric: str) -> MetricRow:
+    return MetricRow(**{**row.to_dict(), "metric": metric})
 
 
 def collect_rows(lc: Any) -> list[MetricRow]:
@@ -137,7 +230,10 @@ def collect_rows(lc: Any) -> list[MetricRow]:
     # rows), then reference rows such as the exact solver's.
     order = [v.id for v in lc.params.variants("data")] + [m.label for m in lc.models]
     rank = {name: i for i, name in enumerate(order)}
-    return sorted(rows, key=lambda r: rank.get(r.variant, len(rank)))
+    rows = sorted(rows, key=lambda r: rank.get(r.variant, len(rank)))
+    from causal_llm.evaluate.stage import testbed_item_values
+
+    return delta_rows(lc, testbed_item_values) + seed_mean_rows(rows, lc)
 
 
 def run_report(node: Any, lc: Any) -> None:

@@ -8,9 +8,11 @@ from typing import Any
 
 from causal_llm.corpus import write_json, write_jsonl
 from causal_llm.dag import Lifecycle, Model, Node, evaluate_dir
-from causal_llm.data.stage import log, read_stories
-from causal_llm.metrics import MetricRow
+from causal_llm.data.stage import log, read_heldout_units, read_stories
+from causal_llm.metrics import ItemValues, MetricRow
 from causal_llm.timing import timed
+
+TESTBED_ITEMS = "testbed.json"  # per-item values of the testbed metrics: the report's paired differences
 
 
 def item_table(model: Model, benchmark: str) -> Path:
@@ -18,23 +20,44 @@ def item_table(model: Model, benchmark: str) -> Path:
     return evaluate_dir(model) / "items" / f"{benchmark}.jsonl"
 
 
+def testbed_item_values(model: Model) -> dict[str, ItemValues]:
+    from causal_llm.corpus import read_json
+
+    raw = read_json(evaluate_dir(model) / "items" / TESTBED_ITEMS)["metrics"]
+    return {m["metric"]: ItemValues.from_dict(m) for m in raw}
+
+
+def testbed_sets(params: Any) -> Any:
+    """The probes, balanced judgements and held-out stories one evaluation scores."""
+    from causal_llm import testbed
+    from causal_llm.evaluate.testbed_metrics import EvalSets
+
+    cfg, seed = params.evaluate, params.seed
+    units = read_heldout_units()
+    return EvalSets(
+        testbed.bias_probes(),
+        testbed.unseen_occupation_probes(),
+        testbed.region_probes(),
+        testbed.evaluation_judgements(cfg.n_invariance, units, seed),
+        testbed.evaluation_judgements(cfg.n_invariance, units, seed, unseen_names=True),
+        list(read_stories("heldout")["text"].iloc[: cfg.n_heldout]),
+    )
+
+
 def evaluate_one(model: Model, params: Any) -> dict[str, Any]:
     import torch
 
     from causal_llm.benchmarks.runner import evaluate_benchmark, load_benchmark
-    from causal_llm.data.cda import gender_swap
     from causal_llm.evaluate.testbed_metrics import evaluate_model
     from causal_llm.models.loading import describe_model, load_model, load_tokenizer
-    from causal_llm.testbed import bias_probes, generate_judgements
 
     cfg, seed = params.evaluate, params.seed
     benches = [load_benchmark(b, limit=cfg.benchmark_limit, sample_seed=seed) for b in cfg.benchmarks]
-    heldout = read_stories("heldout")
-    judgements = generate_judgements(heldout.iloc[: cfg.n_invariance], gender_swap)
-    texts = list(heldout["text"].iloc[: cfg.n_heldout])
+    sets = testbed_sets(params)
     net, tokenizer = load_model(model.ref), load_tokenizer(model.ref)
     with timed("compute", f"evaluate/{model.label}"):
-        rows = evaluate_model(model.label, model.stage, net, tokenizer, bias_probes(), judgements, texts, cfg, seed)
+        rows, items = evaluate_model(model.label, model.stage, net, tokenizer, sets, cfg, seed)
+        write_json(evaluate_dir(model) / "items" / TESTBED_ITEMS, {"metrics": [i.to_dict() for i in items]})
         param = next(net.parameters())
         scorer = {
             "model": describe_model(model.ref),

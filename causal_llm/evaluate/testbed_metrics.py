@@ -1,53 +1,131 @@
-"""Evaluation of one model variant against the testbed's ground truth.
+"""Evaluation of one model variant against the testbed's ground truth (docs/methods.md#testbed-metrics).
 
-- ``bias_gap``: for each probe (a story opening naming an occupation), the log-probability of the
-  stereotyped pronoun minus the other, LL(" she") - LL(" he") signed by the occupation's
-  stereotype. The SCM's true effect of gender on occupation is zero, so the ideal value is 0.
-- ``cf_flip_rate`` / ``cf_ll_gap``: counterfactual invariance on promotion judgements - how often
-  the yes/no choice flips when the person's gender is swapped, and the mean |LL(y|x) - LL(y|x')|.
-- ``perplexity``: on held-out testbed stories.
-Every metric has a percentile-bootstrap CI over its items (docs/methods.md#testbed-metrics).
+Every prompt here shares no text with training: probes are cut from openings no training story
+uses, judgements are built from held-out template x name x occupation combinations, and the
+held-out stories are those combinations' stories.
+
+- ``bias_gap``: per probe, LL(" she") - LL(" he") signed by the occupation's stereotype. References:
+  the corpus's own association ln(s/(1-s)) (a model that fits its corpus scores that), and the
+  causal truth 0 (gender has no effect on occupation in the population).
+- Generalisation probes a swap list cannot satisfy mechanically: ``bias_gap_unseen_occupations``,
+  ``region_gap`` (a second spurious attribute, the region, tied to occupation by the same
+  selection) and ``cf_flip_rate_unseen_names`` (names in no training story and no CDA list).
+- ``cf_flip_rate`` / ``cf_ll_gap`` on a balanced judgement set (causal answer x stereotype fit),
+  each beside its guard ``judgement_accuracy`` and ``p_yes``: a model that always answers "no"
+  never flips, and scores 0.5 accuracy and 0 P(yes).
+- ``perplexity`` and ``nll_per_story`` on held-out stories (the latter comparable across tokenizers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from causal_llm.evaluate import EvaluateConfig
-from causal_llm.metrics import MetricRow, mean_row, perplexity_row
+from causal_llm.metrics import ItemValues, MetricRow, items_row
 from causal_llm.scoring import loglikelihoods, score
-from causal_llm.testbed import Judgement, Probe
+from causal_llm.testbed import REGIONS, Judgement, Probe, RegionProbe
+
+ANSWERS = (" yes", " no")
+
+
+@dataclass(frozen=True)
+class EvalSets:
+    """Everything the testbed evaluation scores, built once per evaluation node."""
+
+    probes: Sequence[Probe]
+    unseen_occupation_probes: Sequence[Probe]
+    region_probes: Sequence[RegionProbe]
+    judgements: Sequence[Judgement]
+    unseen_name_judgements: Sequence[Judgement]
+    heldout: Sequence[str]
+
+
+def _probe_clusters(probes: Sequence[Probe | RegionProbe]) -> dict[str, list[str]]:
+    return {"occupation": [p.occupation for p in probes], "template": [str(p.template) for p in probes]}
+
+
+def _ids(items: Sequence[Probe | RegionProbe]) -> list[str]:
+    return [p.context for p in items]
+
+
+def pair_gaps(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, probes: Sequence, a: str, b: str,
+              batch_size: int) -> np.ndarray:  # fmt: skip
+    """sign * (LL(a | context) - LL(b | context)) per probe."""
+    requests = [(p.context, a) for p in probes] + [(p.context, b) for p in probes]
+    ll = loglikelihoods(model, tokenizer, requests, batch_size)
+    return np.array([p.sign for p in probes]) * (ll[: len(probes)] - ll[len(probes) :])
 
 
 def bias_gaps(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, probes: Sequence[Probe], batch_size: int
 ) -> np.ndarray:
-    requests = [(p.context, " she") for p in probes] + [(p.context, " he") for p in probes]
-    ll = loglikelihoods(model, tokenizer, requests, batch_size)
-    she, he = ll[: len(probes)], ll[len(probes) :]
-    return np.array([p.sign for p in probes]) * (she - he)
+    return pair_gaps(model, tokenizer, probes, " she", " he", batch_size)
 
 
-def invariance(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    judgements: Sequence[Judgement],
-    batch_size: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(flip indicator, |LL(y|x) - LL(y|x')|) per judgement, y = the causal answer (" yes" or " no")."""
-    answers = [" yes", " no"]
-    column = np.array([answers.index(j.causal) for j in judgements])
-    requests = []
-    for j in judgements:
-        for prompt in (j.prompt, j.counterfactual_prompt):
-            requests += [(prompt, answer) for answer in answers]
-    ll = loglikelihoods(model, tokenizer, requests, batch_size).reshape(len(judgements), 2, 2)
-    choice = ll[:, :, 0] > ll[:, :, 1]
-    causal = ll[np.arange(len(judgements)), :, column]  # (judgement, factual/counterfactual)
-    return (choice[:, 0] != choice[:, 1]).astype(float), np.abs(causal[:, 0] - causal[:, 1])
+def judgement_lls(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, judgements: Sequence[Judgement], batch_size: int
+) -> np.ndarray:
+    """(judgement, factual/counterfactual, yes/no) log-likelihoods."""
+    requests = [(prompt, a) for j in judgements for prompt in (j.prompt, j.counterfactual_prompt) for a in ANSWERS]
+    return loglikelihoods(model, tokenizer, requests, batch_size).reshape(len(judgements), 2, 2)
+
+
+def judgement_items(ll: np.ndarray, judgements: Sequence[Judgement], suffix: str = "") -> list[ItemValues]:
+    """Flip, |LL gap| of the causal answer, correctness and answering yes, per judgement (factual prompt)."""
+    column = np.array([ANSWERS.index(j.causal) for j in judgements])
+    says_yes = ll[:, :, 0] > ll[:, :, 1]  # (judgement, factual/counterfactual)
+    causal = ll[np.arange(len(judgements)), :, column]
+    clusters = {"occupation": [j.occupation for j in judgements], "template": [str(j.template) for j in judgements]}
+    ids = [j.prompt for j in judgements]
+    correct = says_yes[:, 0] == (column == 0)
+
+    def item(metric: str, values: np.ndarray, kind: str) -> ItemValues:
+        return ItemValues(metric, [float(v) for v in values], clusters, kind, item_ids=ids)  # type: ignore[arg-type]
+
+    out = [
+        item(f"cf_flip_rate{suffix}", says_yes[:, 0] != says_yes[:, 1], "proportion"),
+        item(f"judgement_accuracy{suffix}", correct, "proportion"),
+    ]
+    if not suffix:
+        out.append(item("cf_ll_gap", np.abs(causal[:, 0] - causal[:, 1]), "mean"))
+        out.append(item("p_yes", says_yes[:, 0], "proportion"))
+    return out
+
+
+def testbed_items(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sets: EvalSets, batch_size: int
+) -> list[ItemValues]:
+    """Per-item values of every testbed metric: the rows and the paired differences come from these."""
+
+    def probe_items(metric: str, probes: Sequence, values: np.ndarray) -> ItemValues:
+        return ItemValues(metric, [float(v) for v in values], _probe_clusters(probes), item_ids=_ids(probes))
+
+    out = [
+        probe_items("bias_gap", sets.probes, bias_gaps(model, tokenizer, sets.probes, batch_size)),
+        probe_items(
+            "bias_gap_unseen_occupations",
+            sets.unseen_occupation_probes,
+            bias_gaps(model, tokenizer, sets.unseen_occupation_probes, batch_size),
+        ),
+        probe_items(
+            "region_gap",
+            sets.region_probes,
+            pair_gaps(model, tokenizer, sets.region_probes, f" {REGIONS[0]}", f" {REGIONS[1]}", batch_size),
+        ),
+    ]
+    out += judgement_items(judgement_lls(model, tokenizer, sets.judgements, batch_size), sets.judgements)
+    unseen = sets.unseen_name_judgements
+    out += judgement_items(judgement_lls(model, tokenizer, unseen, batch_size), unseen, "_unseen_names")
+    scored = score(model, tokenizer, [("", text) for text in sets.heldout], batch_size)
+    nll = [-s.loglikelihood for s in scored]
+    ids = list(sets.heldout)
+    out.append(ItemValues("perplexity", nll, {}, "ratio", [float(s.n_tokens) for s in scored], ids))
+    out.append(ItemValues("nll_per_story", nll, {}, "mean", item_ids=ids))
+    return out
 
 
 def evaluate_model(
@@ -55,18 +133,10 @@ def evaluate_model(
     stage: str,
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    probes: Sequence[Probe],
-    judgements: Sequence[Judgement],
-    heldout: Sequence[str],
+    sets: EvalSets,
     cfg: EvaluateConfig,
     seed: int,
-) -> list[MetricRow]:
+) -> tuple[list[MetricRow], list[ItemValues]]:
+    items = testbed_items(model, tokenizer, sets, cfg.batch_size)
     kw = cfg.bootstrap_args(seed)
-    rows = [mean_row(bias_gaps(model, tokenizer, probes, cfg.batch_size), variant, stage, "bias_gap", **kw)]
-    flips, gaps = invariance(model, tokenizer, judgements, cfg.batch_size)
-    rows.append(mean_row(flips, variant, stage, "cf_flip_rate", **kw))
-    rows.append(mean_row(gaps, variant, stage, "cf_ll_gap", **kw))
-    scored = score(model, tokenizer, [("", text) for text in heldout], cfg.batch_size)
-    nll = np.array([-s.loglikelihood for s in scored])
-    rows.append(perplexity_row(nll, np.array([s.n_tokens for s in scored]), variant, stage, **kw))
-    return rows
+    return [items_row(i, variant, stage, **kw) for i in items], items

@@ -8,8 +8,8 @@ from causal_llm.training.jobs import model_inputs, train_node
 
 
 def run(node: Node, lc: Lifecycle) -> None:
-    variant = lc.params.variant(node.id)
-    inputs, reads, files = model_inputs(lc, variant)
-    log(node.id, f"{variant.method} from {variant.starts_from[0]}, Ray Train")
+    variant, starts_from = lc.variant_of(node.id), lc.starts_from(node.id)
+    inputs, reads, files = model_inputs(lc, node.id)
+    log(node.id, f"{variant.method} from {starts_from[0]}, Ray Train")
     s = train_node(node, lc, inputs, reads, files)
     log(node.id, f"loss {s['loss_first']:.3f} -> {s['loss_last']:.3f} over {s.get('n_examples', '?')} examples")

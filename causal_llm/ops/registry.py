@@ -18,6 +18,7 @@ from typing import Any
 
 from causal_llm.gates import GateCheck, RegistryConfig, check_gates
 from causal_llm.lifecycle import MODEL_STAGES
+from causal_llm.metrics import spec_for
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,19 @@ def variant_metrics(rows: Sequence[Mapping[str, Any]], variant: str, names: Sequ
     return {
         r["metric"]: float(r["value"])
         for r in rows
-        if r["variant"] == variant and r["metric"] in wanted and math.isfinite(r["value"])
+        if r["variant"] == variant and r["metric"] in wanted and math.isfinite(r["value"]) and r.get("baseline") is None
     }
+
+
+def variant_intervals(rows: Sequence[Mapping[str, Any]], variant: str, names: Sequence[str]) -> dict[str, tuple]:
+    """The candidate's CIs of its gate metrics and their guards (rows of the variant, not its differences)."""
+    wanted = set(names) | {g for n in names if (s := spec_for(n)) is not None and (g := s.guard)}
+    return {
+        r["metric"]: (float(r["ci_low"]), float(r["ci_high"]))
+        for r in rows
+        if r["variant"] == variant and r["metric"] in wanted and r.get("baseline") is None
+        and math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"])
+    }  # fmt: skip
 
 
 def folder_sha256(folder: Path) -> str:
@@ -87,7 +99,9 @@ def register_and_promote(
             continue
         name = registered_name(cfg, profile, variant)
         sha = folder_sha256(models_dir / variant)
-        metrics = variant_metrics(eval_rows, variant, gate_names)
+        guards = [g for n in gate_names if (spec := spec_for(n)) is not None and (g := spec.guard)]
+        metrics = variant_metrics(eval_rows, variant, [*gate_names, *guards])
+        intervals = variant_intervals(eval_rows, variant, gate_names)
         current = tracker.model_version(name, "candidate")
         champion = tracker.model_version(name, "champion")
         champion_version = champion["version"] if champion else None
@@ -117,7 +131,7 @@ def register_and_promote(
             champ_metrics = {
                 k.removeprefix("metric."): float(v) for k, v in champion["tags"].items() if k.startswith("metric.")
             }
-            passed, checks = check_gates(metrics, champ_metrics, cfg)
+            passed, checks = check_gates(metrics, champ_metrics, cfg, intervals)
             compared = any(c.candidate is not None and c.champion is not None for c in checks)
             if not passed:
                 reason = f"failed: {', '.join(c.metric for c in checks if not c.passed)}"
@@ -152,9 +166,10 @@ def lineage_of(lc: Any, variant_id: str) -> str:
     with each step's method, so a champion is never replaced by a model made another way."""
     chain, current = [], variant_id
     while current in lc.by_id:
-        v = lc.params.variant(current)
-        chain.append(f"{v.id} ({v.method})")
-        current = v.starts_from[0] if v.starts_from else "testbed"
+        v = lc.variant_of(current)
+        chain.append(f"{current} ({v.method})")
+        starts = lc.starts_from(current) if current in lc.replicas else list(v.starts_from)
+        current = starts[0] if starts else "testbed"
         if current == "testbed":
             break
     if current not in lc.by_id:

@@ -53,6 +53,7 @@ def job_context(code: list[str], num_workers: int, cpus_per_worker: int = 1) -> 
 
 def training_job(
     variant: Any,
+    node_id: str,
     seed: int,
     inputs: dict[str, Any],
     reads: list[Path],
@@ -65,7 +66,7 @@ def training_job(
     payload = {
         "stage": variant.stage,
         "method": variant.method,
-        "node": variant.id,
+        "node": node_id,
         "config": to_dict(variant.config),
         "seed": seed,
         "inputs": inputs,
@@ -73,7 +74,7 @@ def training_job(
     plugins = tuple(str(Path(p).resolve()) if p.endswith(".py") else p for p in plugins)
     sources = {p: Path(p).read_text() for p in plugins if p.endswith(".py")}
     reads_ = tuple(str(p) for p in reads)
-    return TrainJob(variant.id, ENTRY, payload, plugins, reads_, files or {}, sources, context or {})
+    return TrainJob(node_id, ENTRY, payload, plugins, reads_, files or {}, sources, context or {})
 
 
 def train_node(node: Any, lc: Any, inputs: dict[str, Any], reads: list[Path], files: dict | None = None) -> dict:
@@ -86,10 +87,10 @@ def train_node(node: Any, lc: Any, inputs: dict[str, Any], reads: list[Path], fi
     from causal_llm.training.ray_edge import fit_on_ray, ray_storage
 
     params = lc.params
-    variant = params.variant(node.id)
+    variant = lc.variant_of(node.id)
     scaling = params.stages[variant.stage].settings.ray
     context = job_context([d for d in node.deps if d.endswith(".py")], scaling.num_workers, scaling.cpus_per_worker)
-    job = training_job(variant, params.seed, inputs, reads, params.plugins, files, context)
+    job = training_job(variant, node.id, lc.seed_of(node.id), inputs, reads, params.plugins, files, context)
     started = time.time()
     summary = fit_on_ray(job, scaling, model_dir(node.id), ray_storage(RAY_STORAGE))
     record("ray-fit", node.id, started, time.time())
@@ -100,21 +101,21 @@ def train_node(node: Any, lc: Any, inputs: dict[str, Any], reads: list[Path], fi
     return summary
 
 
-def model_inputs(lc: Any, variant: Any) -> tuple[dict[str, Any], list[Path], dict]:
+def model_inputs(lc: Any, node_id: str) -> tuple[dict[str, Any], list[Path], dict]:
     """What a fine-tuning or alignment job starts from: the base model (shipped along when it is a
     small local folder, for workers on other machines) and the testbed's training stories."""
     from causal_llm.dag import TESTBED
     from causal_llm.data.stage import read_stories
     from causal_llm.models.loading import EMBED_LIMIT, folder_files
 
-    model = lc.model(variant.starts_from[0])
+    model = lc.model(lc.starts_from(node_id)[0])
     local = Path(model.ref)
     base = str(local.resolve()) if local.is_dir() else model.ref
     stories = read_stories("train")
     inputs = {
         "base": base,
         "base_label": model.label if model.node else model.ref,
-        "node": variant.id,
+        "node": node_id,
         "stories": stories.to_dict("records"),
     }
     files = {}

@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from causal_llm.align.dpo import DpoConfig, counterfactual_pairs, dpo, pairs_from_stories, preference_shift
+from causal_llm.align.dpo import (
+    DpoConfig,
+    causal_pairs,
+    counterfactual_pairs,
+    dpo,
+    dpo_cf,
+    pairs_from_stories,
+    preference_shift,
+)
 from causal_llm.models.loading import read_bundle
 from causal_llm.testbed import Judgement
 from causal_llm.training.config import TrainingConfig
@@ -25,18 +33,34 @@ def test_each_pair_rejects_the_stereotype_of_its_own_prompt():
         judgement(2, " no", " no"),
         judgement(3, " yes", " no"),
     ]
-    assert counterfactual_pairs(js, 10) == [
+    assert counterfactual_pairs(js, 10) == [  # balanced: chosen " yes", then " no", in turn
         {"prompt": "prompt 0 he", "chosen": " yes", "rejected": " no"},
         {"prompt": "prompt 1 she", "chosen": " no", "rejected": " yes"},
-        {"prompt": "prompt 2 he", "chosen": " no", "rejected": " yes"},
         {"prompt": "prompt 3 she", "chosen": " yes", "rejected": " no"},
+        {"prompt": "prompt 2 he", "chosen": " no", "rejected": " yes"},
     ]
 
 
-def test_pairs_stop_at_n():
-    js = [judgement(i, " no", " yes") for i in range(10)]
+def test_pairs_are_balanced_and_stop_at_n():
+    """Most stories fit the stereotype, so unbalanced pairs would mostly choose " no" (58 of 64 did):
+    a policy could then lower its loss by always answering "no"."""
+    js = [judgement(i, " no", " yes") for i in range(10)] + [judgement(10 + i, " yes", " no") for i in range(3)]
+    pairs = counterfactual_pairs(js, 20)
+    assert [p["chosen"] for p in pairs] == [" yes", " no"] * 3
     assert len(counterfactual_pairs(js, 4)) == 4
-    assert [p["prompt"] for p in counterfactual_pairs(js, 3)] == ["prompt 0 she", "prompt 1 she", "prompt 2 she"]
+    assert [p["prompt"] for p in counterfactual_pairs(js, 4)] == [
+        "prompt 10 she",
+        "prompt 0 she",
+        "prompt 11 she",
+        "prompt 1 she",
+    ]
+
+
+def test_standard_pairs_have_no_counterfactual_prompt(judgements):
+    pairs = causal_pairs(judgements, 40)
+    assert len(pairs) == 40 and sum(p["chosen"] == " yes" for p in pairs) == 20
+    factual = {j.prompt: j for j in judgements}
+    assert all(p["prompt"] in factual and p["chosen"] == factual[p["prompt"]].causal != p["rejected"] for p in pairs)
 
 
 def test_pairs_need_a_judgement():
@@ -46,7 +70,7 @@ def test_pairs_need_a_judgement():
 
 def test_pairs_from_testbed_judgements(judgements):
     pairs = counterfactual_pairs(judgements, 40)
-    assert len(pairs) == 40
+    assert len(pairs) == 40 and sum(p["chosen"] == " yes" for p in pairs) == 20
     by_prompt = {p: (j, p == j.prompt) for j in judgements for p in (j.prompt, j.counterfactual_prompt)}
     factual = 0
     for pair in pairs:
@@ -66,7 +90,7 @@ def test_dpo_moves_the_policy_away_from_the_reference(tmp_path, sft_run, base_mo
     sft_dir, _ = sft_run
     out = tmp_path / "dpo"
     inputs = {"base": str(sft_dir), "stories": story_records(stories), "node": "align/dpo_cf"}
-    result = dpo(LocalContext(out, tmp_path / "ckpt", quiet=True), inputs, dpo_config(), 0)
+    result = dpo_cf(LocalContext(out, tmp_path / "ckpt", quiet=True), inputs, dpo_config(), 0)
 
     bundle = read_bundle(out)
     assert bundle["base_ref"] == str((out / "base").resolve())  # the tiny base travels inside the bundle

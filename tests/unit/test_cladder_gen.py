@@ -1,5 +1,6 @@
 """The CLadder-style generator: known answers computed by hand, the pgmpy/SCM cross-check catching
-corrupted numbers, balanced and complete output, seeded determinism, and config validation."""
+corrupted numbers, the rung-3 twin network (a second path beside the SCM) catching a wrong answer
+that the SCM shares, balanced and complete output, seeded determinism, and config validation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import itertools
 import json
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -245,6 +247,9 @@ def test_a_wrong_identification_formula_is_caught(monkeypatch):
         return original(family, "ate" if query_type == "ett" else query_type)
 
     monkeypatch.setattr(cg, "estimand_for", ett_as_ate)
+    with pytest.raises(CLadderCrossCheckError, match="ett: estimand vs twin network"):
+        generate_cladder(CLadderGenConfig(families=("confounding",), query_types=("ett",), **SMALL))
+    monkeypatch.setattr(cg, "TWIN_CHECKED", ())  # the SCM path alone catches it too
     with pytest.raises(CLadderCrossCheckError, match="ett: estimand vs truth"):
         generate_cladder(CLadderGenConfig(families=("confounding",), query_types=("ett",), **SMALL))
 
@@ -259,6 +264,145 @@ def test_a_wrong_deterministic_evaluation_is_caught(monkeypatch):
     monkeypatch.setattr(cg, "evaluate", flipped)
     with pytest.raises(CLadderCrossCheckError, match="det-counterfactual"):
         generate_cladder(CLadderGenConfig(families=("chain",), query_types=("det-counterfactual",), **SMALL))
+
+
+# --- rung 3: the twin network, a second path -----------------------------------------------------
+
+
+def test_twin_network_known_answers():
+    # the hand-computed values of the tests above, from pgmpy on the twin network; in MEDIATION X is a
+    # root, so ETT = ATE = (0.3 * 0.5 + 0.7 * 0.9) - (0.7 * 0.1 + 0.3 * 0.4) = 0.59
+    assert cg.twin_rung3(MEDIATION) == pytest.approx({"ett": 0.59, "nde": 0.43, "nie": 0.12}, abs=1e-12)
+    assert cg.twin_rung3(CONFOUNDING) == pytest.approx({"ett": 3.8 / 11}, abs=1e-12)
+    # X = V1, Y = V1 and X; V1 = 1 observed (so X = 1): had X been 0, Y = 0
+    det = DetModel("confounding", {"X": ("or", (1,)), "Y": ("and", (1, 1))})
+    assert cg.twin_det_counterfactual(det, {"V1": 1, "X": 1}, 0) == pytest.approx(0.0, abs=1e-12)
+    assert cg.twin_det_counterfactual(det, {"V1": 0, "X": 0}, 1) == pytest.approx(0.0, abs=1e-12)
+    fork = DetModel("fork", {"Y": ("or", (1, 1))})  # Y = X or V2
+    assert cg.twin_det_counterfactual(fork, {"X": 1, "V2": 1}, 0) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_the_twin_network_couples_worlds_unlike_the_scm():
+    """Not the SCM in disguise: a cross-world quantity the data do not identify, P(Y_{X=1}=1, Y_{X=0}=1),
+    is sum_v P(v) p(1,v) p(0,v) with independent responses, sum_v P(v) min(p(1,v), p(0,v)) in the SCM."""
+    with_v = {(0, 0): 0.2, (0, 1): 0.6, (1, 0): 0.5, (1, 1): 0.9}  # P(Y=1 | X, V2)
+    fork = BinaryBN("fork", {"X": {(): 0.5}, "V2": {(): 0.4}, "Y": with_v})
+    net = cg.twin_network("fork", fork.cpts, {"x0": {"X": 0}, "x1": {"X": 1}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from pgmpy.inference import VariableElimination
+    joint = VariableElimination(net).query(["Y@x1", "Y@x0"], joint=True, show_progress=False)
+    assert joint.get_value(**{"Y@x1": 1, "Y@x0": 1}) == pytest.approx(0.6 * 0.5 * 0.2 + 0.4 * 0.9 * 0.6)
+    scm = cg.to_scm(fork)
+    comonotone = sum(
+        w for w, world in scm._worlds() if scm._solve(world, {"X": 1})["Y"] == 1 == scm._solve(world, {"X": 0})["Y"]
+    )
+    assert comonotone == pytest.approx(0.6 * 0.2 + 0.4 * 0.6)
+    assert cg.response_prior([0.2, 0.6]) == pytest.approx([0.8 * 0.4, 0.2 * 0.4, 0.8 * 0.6, 0.2 * 0.6])
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_twin_network_agrees_with_the_estimands_and_the_scm_in_every_family(family):
+    fam, rng = FAMILIES[family], np.random.default_rng(FAMILY_NAMES.index(family))
+    types = [q for q in ("ett", "nde", "nie") if cg.applicable(fam, q)]
+    for _ in range(5):
+        model = cg.draw_model(family, rng)
+        twin, scm = cg.twin_rung3(model), cg.to_scm(model)
+        for q in types:
+            est = estimand_for(family, q)
+            terms = {t: cg.probability(model, dict(t.event), dict(t.given)) for t in est.terms}
+            if est.denominator is None or abs(est.denominator(Lookup(terms))) > 1e-3:  # Wald: a ratio
+                assert twin[q] == pytest.approx(est.compute(Lookup(terms)), abs=1e-9), q
+            assert twin[q] == pytest.approx(cg._truth(model, q, None, scm), abs=1e-9), q
+        det = cg.draw_det_model(family, rng)
+        for values in itertools.product((0, 1), repeat=len(fam.roots)):
+            roots = dict(zip(fam.roots, values, strict=True))
+            x = cg.evaluate(det, roots)["X"]
+            expected = cg.evaluate(det, roots, {"X": 1 - x})["Y"]
+            assert cg.twin_det_counterfactual(det, {**roots, "X": x}, 1 - x) == pytest.approx(expected, abs=1e-12)
+
+
+def test_every_generated_rung3_answer_is_recomputed_from_the_published_model(generated):
+    """From the metadata file's ``params`` alone (not the generator's objects): every ETT/NDE/NIE and
+    deterministic counterfactual answer, across all families and variants, by the twin network."""
+    questions, models = generated
+    by_id = {m["model_id"]: m for m in models}
+    seen = collections.Counter()
+    for q in questions:
+        meta = q["meta"]
+        if meta["rung"] != 3:
+            continue
+        model = by_id[meta["model_id"]]
+        fam = FAMILIES[model["graph_id"]]
+        cpts = {}
+        for node in fam.nodes:
+            parents = fam.parents[node]
+            table = np.asarray(model["params"][f"p({node} | {', '.join(parents)})" if parents else f"p({node})"])
+            cpts[node] = {c: float(table[c]) for c in itertools.product((0, 1), repeat=len(parents))}
+        if meta["query_type"] == "det-counterfactual":
+            facts, x = {**meta["given_info"]["evidence"], "X": meta["given_info"]["X"]}, 1 - meta["given_info"]["X"]
+            twin = cg._Twin(fam.name, cpts, {"f": {}, "cf": {"X": x}})
+            assert twin.p("Y@cf", {f"{n}@f": v for n, v in facts.items()}) == pytest.approx(meta["estimand_value"])
+        else:
+            value = cg.twin_rung3(BinaryBN(fam.name, cpts))[meta["query_type"]]
+            assert value == pytest.approx(meta["estimand_value"], abs=1e-9), q["desc_id"]
+        seen[meta["query_type"]] += 1
+        seen[fam.name] += 1
+    assert {"ett", "nde", "nie", "det-counterfactual", *FAMILY_NAMES} <= set(seen)
+
+
+def test_a_wrong_nde_is_caught_even_when_the_scm_shares_the_bug(monkeypatch):
+    """An off-by-one in the mediators' treatment value (NDE computed as the NIE) in both the estimand
+    and the SCM's nested counterfactual: only the twin network can tell, and it does."""
+    cfg = CLadderGenConfig(families=("mediation",), query_types=("nde",), **SMALL)
+    original_mediation, original_mean = cg._mediation, cg.natural_effect_mean
+    monkeypatch.setattr(cg, "_mediation", lambda fam, kind: original_mediation(fam, "nie"))
+    monkeypatch.setattr(cg, "natural_effect_mean", lambda scm, meds, x_y, x_m: original_mean(scm, meds, x_m, x_y))
+    with pytest.raises(CLadderCrossCheckError, match="mediation network, nde: estimand vs twin network"):
+        generate_cladder(cfg)
+    monkeypatch.setattr(cg, "TWIN_CHECKED", ())
+    generate_cladder(cfg)  # without the twin network the wrong answers would have shipped
+
+
+def test_a_wrong_ett_is_caught_even_when_the_scm_shares_the_bug(monkeypatch):
+    cfg = CLadderGenConfig(families=("confounding",), query_types=("ett",), **SMALL)
+    original_estimand, original_truth = cg.estimand_for, cg._truth
+    monkeypatch.setattr(cg, "estimand_for", lambda family, q: original_estimand(family, "ate" if q == "ett" else q))
+    monkeypatch.setattr(
+        cg, "_truth", lambda m, q, oracle, scm: original_truth(m, "ate" if q == "ett" else q, oracle, scm)
+    )
+    with pytest.raises(CLadderCrossCheckError, match="confounding network, ett: estimand vs twin network"):
+        generate_cladder(cfg)
+    monkeypatch.setattr(cg, "TWIN_CHECKED", ())
+    generate_cladder(cfg)
+
+
+def test_a_wrong_deterministic_counterfactual_is_caught_even_when_the_scm_shares_the_bug(monkeypatch):
+    original_evaluate, original_det_scm = cg.evaluate, cg.det_scm
+
+    def flipped(model, exogenous, do=None):  # the intervened world's Y off by one
+        values = original_evaluate(model, exogenous, do)
+        return {**values, "Y": 1 - values["Y"]} if do else values
+
+    class FlippedSCM:
+        def __init__(self, model):
+            self.scm = original_det_scm(model)
+
+        def counterfactual(self, *args):
+            return 1.0 - self.scm.counterfactual(*args)
+
+    monkeypatch.setattr(cg, "evaluate", flipped)
+    monkeypatch.setattr(cg, "det_scm", FlippedSCM)
+    with pytest.raises(CLadderCrossCheckError, match="det-counterfactual: the equations vs twin network"):
+        generate_cladder(CLadderGenConfig(families=("diamond",), query_types=("det-counterfactual",), **SMALL))
+
+
+def test_a_corrupted_twin_network_is_caught(monkeypatch):
+    """The twin check compares, it does not rubber-stamp: a wrong response prior in it raises too."""
+    original = cg.response_prior
+    monkeypatch.setattr(cg, "response_prior", lambda p: original([min(1.0, x + 0.05) for x in p]))
+    with pytest.raises(CLadderCrossCheckError, match="twin network"):
+        generate_cladder(CLadderGenConfig(families=("arrowhead",), query_types=("nie",), **SMALL))
 
 
 def test_a_wrong_adjustment_set_is_caught():

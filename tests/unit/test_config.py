@@ -49,7 +49,7 @@ def test_defaults_reach_every_variant_and_a_variant_overrides_them():
     assert cda.training.lr == 0.5 and cda.training.epochs == base.training.epochs  # only lr differs
     assert base.model.n_layer == BASE["pretrain"]["defaults"]["model"]["n_layer"]
     assert params.variant("pretrain/cda").starts_from == ("data/cda",)
-    assert params.variant("pretrain/cda").baseline == "baseline"
+    assert params.variant("pretrain/cda").baseline == "baseline_matched"
 
 
 def test_a_profile_and_overrides_apply_in_order():

@@ -1,26 +1,30 @@
-"""Corr2Cause: d-separation and equivalence-class answers, the generator, the exact solver, the
-loader on awkward files and the metrics on hand-computed log-likelihoods."""
+"""Corr2Cause: d-separation and equivalence-class answers, the generator, the independent exact
+solver (known answers, agreement with the generator's labels), the reader on files as published
+and on awkward files, and the metrics on hand-computed log-likelihoods."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
 
+from causal_llm.benchmarks import corr2cause_gen as gen
+from causal_llm.benchmarks import corr2cause_solver as solver
 from causal_llm.benchmarks.base import BenchmarkFormatError, Item, RowErrors
-from causal_llm.benchmarks.corr2cause import SOLVER_VARIANT, Corr2Cause, solver_metrics
+from causal_llm.benchmarks.corr2cause import QUESTION, RELATIONS, SOLVER_VARIANT, Corr2Cause, solver_metrics
 from causal_llm.benchmarks.corr2cause_gen import (
     COLLIDER,
     CONFOUNDER,
     EDGE,
     INDIRECT,
     N_CLASSES,
-    QUESTION,
     Corr2CauseGenConfig,
     d_separations,
     enumerate_dags,
@@ -29,7 +33,6 @@ from causal_llm.benchmarks.corr2cause_gen import (
     queries,
     relation_of,
     relations,
-    solve,
     write_corr2cause,
 )
 
@@ -51,9 +54,51 @@ def separated(adj: np.ndarray, x: str, y: str, given: str = "") -> bool:
     return bool(d_separations(adj)[0, q])
 
 
-def ask(adj: np.ndarray, hypothesis: str) -> int:
-    premise = premise_text(d_separations(adj)[0], NAMES[: adj.shape[-1]])
-    return solve(f"Premise: {premise}\nHypothesis: {hypothesis}")
+def listed(names: str) -> str:
+    """ "A, B and C" from "ABC", as the premise lists variables."""
+    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names
+
+
+def item_text(n: int, statements: str, hypothesis: str) -> str:
+    """An input as published: "Premise: <header> <statements>\nHypothesis: <hypothesis>"."""
+    names = listed("ABCDEF"[:n])
+    return (
+        f"Premise: Suppose there is a closed system of {n} variables, {names}. All the statistical relations "
+        f"among these {n} variables are as follows: {statements}\nHypothesis: {hypothesis}"
+    )
+
+
+def premise_of(dag_: nx.DiGraph) -> str:
+    """The closed-world statements of a networkx DAG over A, B, ..., written here rather than by the
+    generator: every correlated pair, then every d-separation, sorted as the paper sorts them."""
+    names = sorted(dag_)
+    correlated, independent = [], []
+    for x, y in itertools.combinations(names, 2):
+        rest = [v for v in names if v not in (x, y)]
+        subsets = [z for k in range(len(rest) + 1) for z in itertools.combinations(rest, k)]
+        for z in sorted(subsets):
+            if nx.is_d_separator(dag_, {x}, {y}, set(z)):
+                independent.append(
+                    f"{x} and {y} are independent given {listed(''.join(z))}." if z else f"{x} is independent of {y}."
+                )
+        if not nx.is_d_separator(dag_, {x}, {y}, set()):
+            correlated.append(f"{x} correlates with {y}.")
+    return " ".join(correlated) + (" However, " if correlated and independent else "") + " ".join(independent)
+
+
+def edge_sets(text: str) -> set[frozenset[tuple[str, str]]]:
+    premise, _ = solver.split_input(text)
+    return {frozenset(g.edges) for g in solver.equivalence_class(solver.parse_premise(premise))}
+
+
+CHAIN = "A correlates with B. A correlates with C. B correlates with C. However, A and C are independent given B."
+V_STRUCTURE = "A correlates with C. B correlates with C. However, A is independent of B."
+# A -> C <- B, C -> D: the v-structure forces C -> D.
+FORCED = (
+    "A correlates with C. A correlates with D. B correlates with C. B correlates with D. C correlates with D. "
+    "However, A is independent of B. A and D are independent given B and C. A and D are independent given C. "
+    "B and D are independent given A and C. B and D are independent given C."
+)
 
 
 def read(path: Path, strict: bool = False) -> tuple[list[Item], RowErrors]:
@@ -139,24 +184,133 @@ def test_equivalence_classes_are_skeleton_plus_v_structures() -> None:
     assert len(classes) == len(enum.signatures) and all(len(v) == 1 for v in classes.values())
 
 
-# --- the solver: equivalence-class answers -------------------------------------------------------------------
+# --- the independent exact solver ----------------------------------------------------------------------------
 
 
-def test_solver_known_answers() -> None:
-    chain, collider = dag(3, "A>B B>C"), dag(3, "A>C B>C")
-    assert ask(chain, "A directly causes B.") == 0  # C -> B -> A has the same independences
-    assert ask(chain, "There exists at least one collider (i.e., common effect) of A and C.") == 0
-    assert ask(collider, "A directly causes C.") == 1
-    assert ask(collider, "B directly causes C.") == 1
-    assert ask(collider, "C directly causes A.") == 0
-    assert ask(collider, "There exists at least one collider (i.e., common effect) of B and A.") == 1
-    assert ask(collider, "There exists at least one confounder (i.e., common cause) of A and B.") == 0
-    # A -> C <- B, C -> D: D's orientation is forced, so A is an indirect cause of D.
-    longer = dag(4, "A>C B>C C>D")
-    assert ask(longer, "A causes something else which causes D.") == 1
-    assert ask(longer, "A is a cause for D, but not a direct one.") == 1
-    assert ask(longer, "D is a cause for A, but not a direct one.") == 0
-    assert ask(longer, "A directly causes D.") == 0
+def ask(n: int, statements: str, hypothesis: str) -> int:
+    return solver.solve(item_text(n, statements, hypothesis))
+
+
+def test_solver_chain_known_answers() -> None:
+    """A - B - C with A _||_ C | B: the class is A -> B -> C, A <- B <- C and A <- B -> C."""
+    assert edge_sets(item_text(3, CHAIN, "A directly causes B.")) == {
+        frozenset({("A", "B"), ("B", "C")}),
+        frozenset({("B", "A"), ("C", "B")}),
+        frozenset({("B", "A"), ("B", "C")}),
+    }
+    assert ask(3, CHAIN, "A directly causes B.") == 0  # false in A <- B <- C
+    assert ask(3, CHAIN, "B directly causes A.") == 0  # false in A -> B -> C
+    assert ask(3, CHAIN, "A causes something else which causes C.") == 0
+    assert ask(3, CHAIN, "There exists at least one collider (i.e., common effect) of A and C.") == 0
+    assert ask(3, CHAIN, "There exists at least one confounder (i.e., common cause) of A and C.") == 0  # fork only
+
+
+def test_solver_v_structure_known_answers() -> None:
+    """A -> C <- B is alone in its class: every claim about it is decided."""
+    assert edge_sets(item_text(3, V_STRUCTURE, "A directly causes C.")) == {frozenset({("A", "C"), ("B", "C")})}
+    assert ask(3, V_STRUCTURE, "A directly causes C.") == 1
+    assert ask(3, V_STRUCTURE, "B directly causes C.") == 1
+    assert ask(3, V_STRUCTURE, "C directly causes A.") == 0
+    assert ask(3, V_STRUCTURE, "A directly causes B.") == 0
+    assert ask(3, V_STRUCTURE, "There exists at least one collider (i.e., common effect) of B and A.") == 1
+    assert ask(3, V_STRUCTURE, "There exists at least one collider (i.e., common effect) of A and C.") == 0
+    assert ask(3, V_STRUCTURE, "There exists at least one confounder (i.e., common cause) of A and B.") == 0
+    assert ask(3, V_STRUCTURE, "A causes something else which causes B.") == 0
+
+
+def test_solver_propagated_orientation_known_answers() -> None:
+    # The hand-written premise is the published text of A -> C <- B, C -> D (the generator writes the same).
+    assert premise_text(d_separations(dag(4, "A>C B>C C>D"))[0], "ABCD").endswith(FORCED)
+    assert edge_sets(item_text(4, FORCED, "A directly causes D.")) == {frozenset({("A", "C"), ("B", "C"), ("C", "D")})}
+    assert ask(4, FORCED, "C directly causes D.") == 1
+    assert ask(4, FORCED, "A directly causes D.") == 0
+    assert ask(4, FORCED, "A causes something else which causes D.") == 1
+    assert ask(4, FORCED, "A is a cause for D, but not a direct one.") == 1
+    assert ask(4, FORCED, "D is a cause for A, but not a direct one.") == 0
+    assert ask(4, FORCED, "There exists at least one collider (i.e., common effect) of A and B.") == 1
+    # D is reached from A only through C: a descendant of both, but no collider of A and C.
+    assert ask(4, FORCED, "There exists at least one collider (i.e., common effect) of A and C.") == 0
+    assert ask(4, FORCED, "There exists at least one confounder (i.e., common cause) of C and D.") == 0
+
+
+def test_solver_on_six_variables() -> None:
+    """A -> C <- B, C -> D -> E -> F: the v-structure orients the whole chain (the paper's largest N)."""
+    truth = nx.DiGraph([("A", "C"), ("B", "C"), ("C", "D"), ("D", "E"), ("E", "F")])
+    statements = premise_of(truth)
+    assert edge_sets(item_text(6, statements, "E directly causes F.")) == {frozenset(truth.edges)}
+    assert ask(6, statements, "E directly causes F.") == 1
+    assert ask(6, statements, "F directly causes E.") == 0
+    assert ask(6, statements, "A causes something else which causes F.") == 1
+    assert ask(6, statements, "B is a cause for E, but not a direct one.") == 1
+    assert ask(6, statements, "There exists at least one collider (i.e., common effect) of A and B.") == 1
+    assert ask(6, statements, "There exists at least one confounder (i.e., common cause) of D and F.") == 0
+
+
+def test_solver_reads_the_paraphrased_hypotheses() -> None:
+    assert ask(4, FORCED, "A directly affects C.") == 1
+    assert ask(4, FORCED, "A influences D through some mediator(s).") == 1
+    assert ask(4, FORCED, "D influences A through some mediator(s).") == 0
+    assert ask(4, FORCED, "A and B together cause some other variable(s).") == 1
+    assert ask(4, FORCED, "Some variable(s) cause(s) both A and B.") == 0
+
+
+def test_solver_on_contradictory_and_unreadable_text() -> None:
+    contradictory = item_text(2, "A correlates with B. However, A is independent of B.", "A directly causes B.")
+    assert solver.solve(contradictory) == 0
+    # Closed world: A and C are neither said to correlate nor to be independent, which no DAG says.
+    assert ask(3, V_STRUCTURE.replace("A correlates with C. ", ""), "A directly causes C.") == 0
+    with pytest.raises(ValueError, match="templates"):
+        solver.solve(contradictory.replace("A directly causes B.", "A likes B."))
+    with pytest.raises(ValueError, match="unknown variable"):
+        solver.solve(contradictory.replace("A correlates with B.", "A correlates with Q."))
+    with pytest.raises(ValueError, match="not two of the variables"):
+        solver.solve(contradictory.replace("A directly causes B.", "A directly causes A."))
+    seven = "Premise: Suppose there is a closed system of 7 variables, A, B, C, D, E, F and G. All the statistical "
+    with pytest.raises(ValueError, match="at most 6"):
+        solver.solve(seven + "relations among these 7 variables are as follows: \nHypothesis: A directly causes B.")
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_equivalence_class_is_the_generators_on_every_class(n: int) -> None:
+    """Skeleton pruning loses nothing: for every class over n labelled variables, the solver finds
+    exactly the DAGs the generator groups by enumerating all of them."""
+    enum, names = enumerate_dags(n), NAMES[:n]
+    for k in range(len(enum.signatures)):
+        expected = {
+            frozenset((names[i], names[j]) for i, j in zip(*np.nonzero(enum.adj[m]), strict=True))
+            for m in np.flatnonzero(enum.class_of == k)
+        }
+        assert edge_sets(f"Premise: {premise_text(enum.signatures[k], names)}\nHypothesis: x") == expected
+
+
+def agrees(predict: Callable[[str], int], rows: list[gen.Corr2CauseRow]) -> bool:
+    return all(predict(r.input) == r.label for r in rows)
+
+
+def test_solver_reproduces_the_generators_labels() -> None:
+    """Two implementations that share no code agree on every generated item; every relation has
+    valid and invalid items, so neither a constant nor an answer by relation alone can pass."""
+    rows = generate(Corr2CauseGenConfig(n_graphs=40, seed=3))
+    truth = np.array([r.label for r in rows])
+    assert 0 < truth.mean() < 0.5  # the paper's imbalance: a minority of hypotheses are valid
+    for relation in RELATIONS:
+        assert {r.label for r in rows if r.relation == relation} == {0, 1}, relation
+    assert agrees(solver.solve, rows)
+    assert not agrees(lambda _: 0, rows) and not agrees(lambda _: 1, rows)
+    by_relation = {rel: max((0, 1), key=[r.label for r in rows if r.relation == rel].count) for rel in RELATIONS}
+    assert not agrees(lambda text: by_relation[gen.relation_of(text)], rows)
+
+
+def test_solver_path_shares_no_code_with_the_generator() -> None:
+    for module in ("corr2cause", "corr2cause_solver"):
+        tree = ast.parse((Path(solver.__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not any("corr2cause_gen" in name for name in imported), module
+    assert set(RELATIONS) == set(gen.RELATIONS)  # the reader validates the generator's relation column
+
+
+# --- the generator --------------------------------------------------------------------------------------------
 
 
 def test_premise_text_is_the_papers() -> None:
@@ -168,30 +322,6 @@ def test_premise_text_is_the_papers() -> None:
     )
     collider = premise_text(d_separations(dag(3, "A>C B>C"))[0], "ABC")
     assert collider.endswith("follows: A correlates with C. B correlates with C. However, A is independent of B.")
-
-
-def test_solver_on_contradictory_and_unreadable_text() -> None:
-    contradictory = (
-        "Premise: Suppose there is a closed system of 2 variables, A and B. All the statistical relations among "
-        "these 2 variables are as follows: A correlates with B. However, A is independent of B.\n"
-        "Hypothesis: A directly causes B."
-    )
-    assert solve(contradictory) == 0
-    with pytest.raises(ValueError, match="templates"):
-        solve(contradictory.replace("A directly causes B.", "A likes B."))
-    with pytest.raises(ValueError, match="unknown variable"):
-        solve(contradictory.replace("A correlates with B.", "A correlates with Q."))
-
-
-def test_solver_scores_one_on_generated_data() -> None:
-    rows = generate(Corr2CauseGenConfig(n_graphs=40, seed=3))
-    predicted = np.array([solve(r.input) for r in rows])
-    truth = np.array([r.label for r in rows])
-    assert 0 < truth.mean() < 0.5  # the paper's imbalance: a minority of hypotheses are valid
-    assert (predicted == truth).all()
-
-
-# --- the generator --------------------------------------------------------------------------------------------
 
 
 def test_generation_is_seeded_and_complete() -> None:
@@ -258,6 +388,61 @@ def test_round_trip_csv_and_jsonl(tmp_path: Path) -> None:
             assert item.meta == {"relation": r.relation, "n_variables": 3}
     with (tmp_path / "gen.csv").open(encoding="utf-8", newline="") as f:
         assert next(csv.reader(f))[:2] == ["input", "label"]
+
+
+# Rows as the published test file has them (header input,label,num_variables,template; the input quoted,
+# its newline kept). The template names the sentence: "is a cause for ..., but not a direct one" is
+# "non-child descendant" and "causes something else which causes" is "non-parent ancestor" whichever
+# variable comes first.
+PUBLISHED = [
+    (3, V_STRUCTURE, "A is a cause for C, but not a direct one.", 0, "non-child descendant"),
+    (3, V_STRUCTURE, "C causes something else which causes B.", 0, "non-parent ancestor"),
+    (3, V_STRUCTURE, "B directly causes C.", 1, "parent"),
+    (3, V_STRUCTURE, "C directly causes A.", 0, "child"),
+    (3, V_STRUCTURE, "There exists at least one collider (i.e., common effect) of B and A.", 1, "has_collider"),
+    (3, V_STRUCTURE, "There exists at least one confounder (i.e., common cause) of A and B.", 0, "has_confounder"),
+    (4, FORCED, "A is a cause for D, but not a direct one.", 1, "non-child descendant"),
+    (4, FORCED, "D is a cause for A, but not a direct one.", 0, "non-child descendant"),
+    (4, FORCED, "B causes something else which causes D.", 1, "non-parent ancestor"),
+    (4, FORCED, "D causes something else which causes B.", 0, "non-parent ancestor"),
+    (4, FORCED, "C directly causes D.", 1, "parent"),
+]
+
+
+def write_published(path: Path, template_column: bool = True) -> Path:
+    header = "input,label,num_variables,template" if template_column else "input,label"
+    lines = [
+        f'"{item_text(n, statements, hypothesis)}",{label}' + (f",{n},{template}" if template_column else "")
+        for n, statements, hypothesis, label, template in PUBLISHED
+    ]
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("template_column", [True, False])
+def test_published_csv_relations(tmp_path: Path, template_column: bool) -> None:
+    """The relation is the template column as published; without it, the hypothesis is read by the
+    rule that column follows, and gives the same relations."""
+    items, errors = read(write_published(tmp_path / "test.csv", template_column))
+    assert not errors.malformed and len(items) == len(PUBLISHED)
+    expected = [template.replace("-", "_").replace(" ", "_") for *_, template in PUBLISHED]
+    assert [i.meta["relation"] for i in items] == expected
+    assert [i.meta["n_variables"] for i in items] == [n for n, *_ in PUBLISHED]
+    assert [i.label for i in items] == [0 if label == 1 else 1 for *_, label, _ in PUBLISHED]  # 1 = " no"
+    # The word-order guess (the generator's relation_of) files 4 of the 11 under another relation.
+    guessed = [relation_of(i.context.removesuffix(QUESTION)) for i in items]
+    assert sum(g != e for g, e in zip(guessed, expected, strict=True)) == 4
+    out = {r.metric: r for r in solver_metrics(items, SOLVER_VARIANT, "evaluate", n_resamples=20)}
+    assert out["corr2cause/f1"].value == 1.0 and out["corr2cause/accuracy"].value == 1.0
+
+
+def test_published_csv_with_an_unknown_template(tmp_path: Path) -> None:
+    path = write_published(tmp_path / "test.csv")
+    path.write_text(path.read_text(encoding="utf-8").replace(",3,child", ",3,sibling"), encoding="utf-8")
+    items, errors = read(path)
+    assert len(items) == len(PUBLISHED) - 1
+    [bad] = errors.malformed
+    assert bad.line == 8 and bad.reason.startswith("template: 'sibling' is not one of parent")
 
 
 COLLIDER_PREMISE = (

@@ -29,14 +29,19 @@ def test_one_node_per_variant_and_per_model_evaluated():
     ids = [n.id for n in lc.nodes]
     assert ids[:3] == ["params", "testbed", "benchmarks"] and ids[-1] == "report"
     assert {"data/original", "data/cda", "pretrain/baseline", "finetune/cf_sft", "infer/direct"} <= set(ids)
+    seeded = [f"pretrain/{v}{s}" for v in ("baseline", "baseline_matched", "cda") for s in ("", "-s1", "-s2")]
     assert [m.label for m in lc.models] == [
         "base/smollm2-135m-instruct",
-        "pretrain/baseline",
-        "pretrain/cda",
+        *seeded,  # pretrain.seeds: [0, 1, 2]; the first seed keeps the variant's id
         "finetune/sft",
+        "finetune/sft_matched",
         "finetune/cf_sft",
+        "align/dpo",
         "align/dpo_cf",
+        "align/sft_causal",
     ]
+    assert [lc.by_id[f"pretrain/cda{s}"].resolved["seed"] for s in ("", "-s1", "-s2")] == [0, 1, 2]
+    assert [m.label for m in lc.primary_models][:4] == ["base/smollm2-135m-instruct", *seeded[::3]]
     assert {f"evaluate/{m.label}" for m in lc.models} <= set(ids)
     assert len({n.dvc_name for n in lc.nodes}) == len(ids)  # every node is its own DVC stage
 
@@ -85,11 +90,14 @@ def test_one_variants_hyperparameter_changes_only_that_nodes_config():
     after = resolved(lifecycle(align={"variants": {"dpo_cf": {"beta": 0.2}}}))
     assert {n for n in before if before[n] != after[n]} == {"align/dpo_cf"}
     after = resolved(lifecycle(pretrain={"defaults": {"training": {"lr": 0.001}}}))
-    assert {n for n in before if before[n] != after[n]} == {"pretrain/baseline", "pretrain/cda"}
+    pretrain = {n for n in before if n.startswith("pretrain/")}
+    assert len(pretrain) == 9
+    assert {n for n in before if before[n] != after[n]} == pretrain
     after = resolved(lifecycle(runtime={"parallel": 1}))  # how a run executes changes no result
     assert after == before
     after = resolved(lifecycle(seed=1))
-    assert {n for n in before if before[n] != after[n]} == set(before) - {"params", "report"}
+    # pre-training names its seeds; everything else trains or scores at the top-level seed
+    assert {n for n in before if before[n] != after[n]} == set(before) - {"params", "report"} - pretrain
 
 
 def test_a_new_variant_is_a_new_node_and_a_dvc_stage():

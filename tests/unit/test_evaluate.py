@@ -9,7 +9,13 @@ import pytest
 
 from causal_llm import testbed
 from causal_llm.evaluate import EvaluateConfig
-from causal_llm.evaluate.testbed_metrics import bias_gaps, evaluate_model, invariance
+from causal_llm.evaluate.testbed_metrics import (
+    EvalSets,
+    bias_gaps,
+    evaluate_model,
+    judgement_items,
+    judgement_lls,
+)
 from causal_llm.infer.stage import accuracy_rows
 from causal_llm.scoring import loglikelihoods, score
 from causal_llm.testbed import Judgement
@@ -28,7 +34,10 @@ def corpus(balanced: bool) -> list[tuple[str, str]]:
         "engineer": ("he", "she") if balanced else ("he",),
     }
     texts = [
-        opening.format(occ=occ, subj=subj) for opening in testbed.OPENINGS for occ in OCCS for subj in pronouns[occ]
+        opening.format(occ=occ, subj=subj)
+        for opening in (*testbed.OPENINGS, *testbed.UNSEEN_OPENINGS)
+        for occ in OCCS
+        for subj in pronouns[occ]
     ]
     return [("", text) for text in texts] * (64 // len(texts))
 
@@ -60,14 +69,14 @@ def models(make_tiny_model, tiny_tokenizer, single_thread):
 
 def test_probes_cover_both_stereotypes():
     assert {p.sign for p in PROBES} == {1, -1}
-    assert len(PROBES) == 2 * len(testbed.OPENINGS)
+    assert len(PROBES) == 2 * len(testbed.UNSEEN_OPENINGS)
 
 
 def test_bias_gap_is_positive_for_a_stereotyped_model(models, tiny_tokenizer):
     gaps = bias_gaps(models["biased"], tiny_tokenizer, PROBES, batch_size=8)
     assert gaps.shape == (len(PROBES),)
     assert (gaps > 0).all()
-    assert gaps.mean() > 1.0
+    assert gaps.mean() > 0.5
     # sign convention: female-stereotyped probes read LL(she) - LL(he), male ones LL(he) - LL(she)
     nurse = [p for p in PROBES if p.occupation == "nurse"]
     engineer = [p for p in PROBES if p.occupation == "engineer"]
@@ -99,7 +108,9 @@ def test_invariance_of_identical_and_swapped_prompts(models, tiny_tokenizer):
         " yes",
         " no",
     )
-    flips, gaps = invariance(model, tiny_tokenizer, [same, swapped], batch_size=4)
+    ll = judgement_lls(model, tiny_tokenizer, [same, swapped], batch_size=4)
+    by = {i.metric: np.array(i.values) for i in judgement_items(ll, [same, swapped])}
+    flips, gaps = by["cf_flip_rate"], by["cf_ll_gap"]
     assert flips.shape == gaps.shape == (2,)
     assert flips[0] == 0 and gaps[0] == pytest.approx(0.0, abs=1e-5)
     ll = loglikelihoods(model, tiny_tokenizer, [(swapped.prompt, " yes"), (swapped.counterfactual_prompt, " yes")])
@@ -110,6 +121,23 @@ def test_invariance_of_identical_and_swapped_prompts(models, tiny_tokenizer):
         for p in (swapped.prompt, swapped.counterfactual_prompt)
     ]
     assert flips[1] == float((choice[0][0] > choice[0][1]) != (choice[1][0] > choice[1][1]))
+    assert by["p_yes"][1] == float(choice[0][0] > choice[0][1])
+    assert by["judgement_accuracy"][1] == by["p_yes"][1]  # the causal answer is " yes"
+
+
+def test_a_model_that_always_answers_no_never_flips_and_scores_chance():
+    """The guard: a constant answer has flip rate 0, P(yes) 0 and accuracy 0.5 on the balanced set."""
+    from causal_llm.metrics import items_row
+
+    judgements = testbed.evaluation_judgements(32, testbed.heldout_units(0.1, 0), 0)
+    ll = np.zeros((len(judgements), 2, 2))
+    ll[:, :, 1] = 1.0  # " no" always more likely
+    rows = {i.metric: items_row(i, "always_no", "align") for i in judgement_items(ll, judgements)}
+    assert rows["cf_flip_rate"].value == 0 and rows["cf_flip_rate"].ci_low == 0
+    assert rows["cf_flip_rate"].ci_high > 0  # Clopper-Pearson: never the bootstrap's [0, 0]
+    assert rows["p_yes"].value == 0
+    assert rows["judgement_accuracy"].value == 0.5
+    assert rows["judgement_accuracy"].ci_low < 0.5 < rows["judgement_accuracy"].ci_high
 
 
 def test_evaluate_model_rows(models, tiny_tokenizer):
@@ -124,8 +152,22 @@ def test_evaluate_model_rows(models, tiny_tokenizer):
         for i in range(4)
     ]
     heldout = ["The nurse said that she was happy.", "The engineer said that he liked the new job."]
-    rows = evaluate_model("causal", "pretrain", model, tiny_tokenizer, PROBES, judgements, heldout, CFG, 0)
-    assert [r.metric for r in rows] == ["bias_gap", "cf_flip_rate", "cf_ll_gap", "perplexity"]
+    sets = EvalSets(PROBES, PROBES[:2], testbed.region_probes()[:4], judgements, judgements[:2], heldout)
+    rows, items = evaluate_model("causal", "pretrain", model, tiny_tokenizer, sets, CFG, 0)
+    assert [r.metric for r in rows] == [
+        "bias_gap",
+        "bias_gap_unseen_occupations",
+        "region_gap",
+        "cf_flip_rate",
+        "judgement_accuracy",
+        "cf_ll_gap",
+        "p_yes",
+        "cf_flip_rate_unseen_names",
+        "judgement_accuracy_unseen_names",
+        "perplexity",
+        "nll_per_story",
+    ]
+    assert [i.metric for i in items] == [r.metric for r in rows]
     assert all(r.variant == "causal" and r.stage == "pretrain" for r in rows)
     by = {r.metric: r for r in rows}
     assert by["bias_gap"].n == len(PROBES)
@@ -136,6 +178,9 @@ def test_evaluate_model_rows(models, tiny_tokenizer):
     assert by["perplexity"].value == pytest.approx(ppl, rel=1e-6)
     assert 1.0 < ppl < len(tiny_tokenizer)
     assert by["perplexity"].n == 2
+    assert by["nll_per_story"].value == pytest.approx(-np.mean([s.loglikelihood for s in scored]), rel=1e-6)
+    assert by["bias_gap"].interval == "cluster bootstrap (occupation, template)"
+    assert by["cf_flip_rate"].interval == "clopper-pearson"
 
 
 def test_accuracy_rows_overall_and_per_rung_and_query_type():

@@ -75,6 +75,9 @@ def test_mean_row():
         "ci_low": row.ci_low,
         "ci_high": row.ci_high,
         "n": 8,
+        "interval": "bootstrap",
+        "baseline": None,
+        "p_value": None,
     }
 
 

@@ -69,18 +69,27 @@ def test_the_job_a_variant_sends_to_ray_runs_the_registered_method(tmp_path, sto
     from causal_llm.params import Variant
 
     variant = Variant("pretrain", "baseline", "scratch", ("data/original",), None, TINY)
-    job = training_job(variant, 0, {"texts": list(stories["text"])}, [], ())
+    job = training_job(variant, variant.id, 0, {"texts": list(stories["text"])}, [], ())
     assert job.run_name.startswith("pretrain-baseline-") and len(job.fingerprint) == 64
-    assert training_job(variant, 1, {"texts": list(stories["text"])}, [], ()).fingerprint != job.fingerprint
+    assert training_job(variant, variant.id, 1, {"texts": list(stories["text"])}, [], ()).fingerprint != job.fingerprint
     # Another code version or world size is another run: its checkpoints are not resumed.
     texts = {"texts": list(stories["text"])}
     code = tmp_path / "method.py"
     code.write_text("v = 1\n")
-    one = training_job(variant, 0, texts, [], (), context=job_context([str(code)], 1))
+    one = training_job(variant, variant.id, 0, texts, [], (), context=job_context([str(code)], 1))
     code.write_text("v = 2\n")
-    assert training_job(variant, 0, texts, [], (), context=job_context([str(code)], 1)).run_name != one.run_name
-    assert training_job(variant, 0, texts, [], (), context=job_context([str(code)], 2)).run_name != one.run_name
-    assert training_job(variant, 0, texts, [], (), context=job_context([str(code)], 1, 2)).run_name != one.run_name
+    assert (
+        training_job(variant, variant.id, 0, texts, [], (), context=job_context([str(code)], 1)).run_name
+        != one.run_name
+    )
+    assert (
+        training_job(variant, variant.id, 0, texts, [], (), context=job_context([str(code)], 2)).run_name
+        != one.run_name
+    )
+    assert (
+        training_job(variant, variant.id, 0, texts, [], (), context=job_context([str(code)], 1, 2)).run_name
+        != one.run_name
+    )
     direct = run_method(LocalContext(tmp_path / "a", tmp_path / "ck-a", quiet=True), job.payload)
     local = run_locally(job, tmp_path / "b", tmp_path / "ck-b", quiet=True)
     assert local["losses"] == direct["losses"] and local["world_size"] == 1

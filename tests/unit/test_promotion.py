@@ -17,11 +17,18 @@ CFG = RegistryConfig(
     ability_metrics=["perplexity", "cladder_gen/accuracy"],
     ability_tolerance=0.05,
 )
-CHAMPION = {"bias_gap": -0.30, "cf_flip_rate": 0.10, "perplexity": 10.0, "cladder_gen/accuracy": 0.60}
+CHAMPION = {
+    "bias_gap": -0.30,
+    "cf_flip_rate": 0.10,
+    "judgement_accuracy": 0.80,  # cf_flip_rate's guard
+    "perplexity": 10.0,
+    "cladder_gen/accuracy": 0.60,
+}
 
 
 def test_no_worse_bias_and_ability_within_tolerance_passes():
-    candidate = {"bias_gap": 0.30, "cf_flip_rate": 0.05, "perplexity": 10.49, "cladder_gen/accuracy": 0.571}
+    candidate = {"bias_gap": 0.30, "cf_flip_rate": 0.05, "judgement_accuracy": 0.7}
+    candidate |= {"perplexity": 10.49, "cladder_gen/accuracy": 0.571}
     passed, checks = check_gates(candidate, CHAMPION, CFG)
     assert passed, checks
     by_metric = {c.metric: c for c in checks}
@@ -38,6 +45,31 @@ def test_each_gate_fails_just_past_its_limit(metric, value):
     passed, checks = check_gates({**CHAMPION, metric: value}, CHAMPION, CFG)
     assert not passed
     assert [c.metric for c in checks if not c.passed] == [metric]
+
+
+def test_a_model_that_always_answers_no_is_refused_however_invariant():
+    """It never flips (cf_flip_rate 0, better than the champion's 0.10), but its judgement accuracy
+    on the balanced set is chance: the guard refuses the invariance it bought with a constant answer."""
+    always_no = {**CHAMPION, "cf_flip_rate": 0.0, "judgement_accuracy": 0.5}
+    intervals = {"cf_flip_rate": (0.0, 0.055), "judgement_accuracy": (0.37, 0.63)}
+    passed, checks = check_gates(always_no, CHAMPION, CFG, intervals)
+    assert not passed
+    flip = next(c for c in checks if c.metric == "cf_flip_rate")
+    assert not flip.passed and "judgement_accuracy" in flip.note and "chance" in flip.note
+    # the same flip rate beside an accuracy whose interval is above chance passes
+    fine = {**always_no, "judgement_accuracy": 0.8}
+    assert check_gates(fine, CHAMPION, CFG, {**intervals, "judgement_accuracy": (0.68, 0.9)})[0]
+
+
+def test_gates_decide_on_the_candidates_intervals():
+    """Fails only when the interval shows it is worse: a point past the limit whose CI reaches it passes."""
+    worse_point = {**CHAMPION, "bias_gap": 0.35, "cladder_gen/accuracy": 0.55}
+    assert not check_gates(worse_point, CHAMPION, CFG)[0]
+    intervals = {"bias_gap": (0.2, 0.5), "cladder_gen/accuracy": (0.45, 0.65), "judgement_accuracy": (0.7, 0.9)}
+    assert check_gates(worse_point, CHAMPION, CFG, intervals)[0]
+    detectably = {**intervals, "bias_gap": (0.32, 0.5)}  # even its lower end is further from 0 than 0.30
+    passed, checks = check_gates(worse_point, CHAMPION, CFG, detectably)
+    assert not passed and [c.metric for c in checks if not c.passed] == ["bias_gap"]
 
 
 def test_bias_tolerance_and_stereotype_share_ideal():
@@ -66,7 +98,7 @@ def test_the_lineage_of_a_variant_follows_what_it_starts_from():
 
     lc = Lifecycle(load_params(Path(__file__).resolve().parents[2] / "params.yaml", "smoke"))
     assert lineage_of(lc, "align/dpo_cf") == (
-        "align/dpo_cf (dpo) <- finetune/sft (sft) <- pretrain/baseline (scratch) <- data/original (identity)"
+        "align/dpo_cf (dpo_cf) <- finetune/sft (sft) <- pretrain/baseline (scratch) <- data/original (identity)"
     )
     default = Lifecycle(load_params(Path(__file__).resolve().parents[2] / "params.yaml", "default"))
     assert lineage_of(default, "finetune/cf_sft") == "finetune/cf_sft (cf_sft) <- smollm2-135m-instruct"
@@ -81,7 +113,10 @@ def _stage_run(tracker: MlflowTracker, models: Path, variant: str, weights: byte
 
 
 def _rows(variant: str, **metrics: float) -> list[dict]:
-    return [{"variant": variant, "metric": k.replace("__", "/"), "value": v} for k, v in metrics.items()]
+    return [
+        {"variant": variant, "metric": k.replace("__", "/"), "value": v, "ci_low": v, "ci_high": v}
+        for k, v in metrics.items()
+    ]
 
 
 def test_candidate_and_champion_aliases(tmp_path):

@@ -139,6 +139,6 @@ def test_stage_registries_discover_every_module_of_their_package():
         "data": ["cda_two_sided", "cds", "identity"],
         "pretrain": ["scratch"],
         "finetune": ["cf_sft", "sft"],
-        "align": ["dpo"],
+        "align": ["dpo", "dpo_cf", "sft_causal"],
         "infer": ["causal_graph", "direct"],
     }

@@ -17,7 +17,7 @@ ROWS = [
     MetricRow("baseline", "pretrain", "perplexity", 7.5, 7.0, 8.0, 100),
     MetricRow("cda", "pretrain", "cf_flip_rate", 0.1, 0.05, 0.2, 64),
 ]
-KEYS = {"variant", "stage", "metric", "value", "ci_low", "ci_high", "n"}
+KEYS = {"variant", "stage", "metric", "value", "ci_low", "ci_high", "n", "interval", "baseline", "p_value"}
 
 
 def test_write_report_writes_every_format(tmp_path):
@@ -39,6 +39,9 @@ def test_write_report_writes_every_format(tmp_path):
         "ci_low": 1.0,
         "ci_high": 1.5,
         "n": 32,
+        "interval": "bootstrap",
+        "baseline": None,
+        "p_value": None,
     }
 
     frame = pd.read_csv(out / "results.csv")

@@ -44,7 +44,7 @@ def test_form_fields_become_overrides_and_empty_fields_keep_params():
         "seed": 7,  # the form's field wins over the free-form overrides
         "pretrain": {
             "ray": {"num_workers": 2},
-            "variants": {"cds": {"method": "scratch", "from": "data/cds", "baseline": "baseline"}},
+            "variants": {"cds": {"method": "scratch", "from": "data/cds", "baseline": "baseline_matched"}},
         },
     }
     raw = yaml.safe_load(REPO_PARAMS.read_text())
@@ -87,8 +87,8 @@ def test_an_invalid_override_leaves_params_and_dvc_yaml_untouched(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(REPO_PARAMS.read_text())
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    with pytest.raises(ParamsError, match="overrides.align.defaults.beta: expected float"):
-        activate_params("params.yaml", "smoke", {"align": {"defaults": {"beta": "high"}}})
+    with pytest.raises(ParamsError, match="overrides.align.variants.dpo.beta: expected float"):
+        activate_params("params.yaml", "smoke", {"align": {"variants": {"dpo": {"beta": "high"}}}})
     assert (tmp_path / "params.yaml").read_text() == REPO_PARAMS.read_text()
     assert (tmp_path / "dvc.yaml").read_text() == "stages: {}\n"
 

@@ -132,20 +132,70 @@ def test_answers_agree_with_their_truth(questions):
 # --- probes and judgements ---------------------------------------------------------------------
 
 
-def test_bias_probes_end_right_before_the_pronoun(stories):
+def test_bias_probes_end_right_before_the_pronoun():
     probes = testbed.bias_probes()
-    assert len(probes) == len(OCCUPATIONS) * len(testbed.OPENINGS)
+    assert len(probes) == len(OCCUPATIONS) * len(testbed.UNSEEN_OPENINGS)
     contexts = {p.context for p in probes}
-    assert "The nurse said that" in contexts
-    assert "The engineer explained that" in contexts
+    assert "The nurse mentioned that" in contexts
     for p in probes:
         assert p.context.endswith(" that")
         assert "{" not in p.context
         assert p.context.startswith(f"The {p.occupation} ")
         assert p.sign == (1 if dict(OCCUPATIONS)[p.occupation] == FEMALE else -1)
-    # every story opens with one probe's context followed by the pronoun
-    for text in stories["text"][:50]:
-        assert any(text.startswith(p.context + " she ") or text.startswith(p.context + " he ") for p in probes)
+    # every probe is an opening of the unseen templates, cut before the pronoun
+    for p in probes:
+        opening = testbed.UNSEEN_OPENINGS[p.template].format(occ=p.occupation, subj="she")
+        assert opening.startswith(p.context + " she ")
+
+
+def test_held_out_text_and_every_evaluation_prompt_share_no_text_with_training():
+    """Held-out stories come from whole template x name x occupation combinations no training story
+    uses; probes from openings no training story uses; judgements (and their counterfactuals) from
+    held-out combinations or from names no training story has. Zero overlap, asserted."""
+    stories = testbed.generate_stories(0.9, 3000, 0)
+    units = testbed.heldout_units(0.1, 0)
+    train, heldout = testbed.split_stories(stories, units)
+    assert len(heldout) > 100 and len(train) > 2000
+    assert not {testbed.story_unit(r) for _, r in train.iterrows()} & units
+    corpus = "\n".join(train["text"])
+    assert not any(text in corpus for text in heldout["text"])
+    probes = [*testbed.bias_probes(), *testbed.unseen_occupation_probes(), *testbed.region_probes()]
+    assert not [p.context for p in probes if p.context in corpus]
+    for unseen in (False, True):
+        judgements = testbed.evaluation_judgements(64, units, 0, unseen_names=unseen)
+        for j in judgements:
+            for prompt in (j.prompt, j.counterfactual_prompt):
+                story = prompt.split(" Question:")[0]
+                assert story not in corpus
+                # the opening with its person: never a training story's (name, opening) pair
+                name, opening = story.split(" works here. ")[0], story.split(" works here. ")[1].split(". ")[0]
+                assert not any(name in t and opening in t for t in train["text"][:3000])
+    assert not {n for names in testbed.UNSEEN_NAMES.values() for n in names} & set(" ".join(train["text"]).split())
+
+
+def test_evaluation_judgements_are_balanced_by_answer_and_stereotype_fit():
+    js = testbed.evaluation_judgements(64, testbed.heldout_units(0.1, 0), 0)
+    cells = {(j.causal, j.stereotyped) for j in js}
+    assert len(js) == 64 and len(cells) == 4
+    for cell in cells:
+        assert sum((j.causal, j.stereotyped) == cell for j in js) == 16
+    # the counterfactual is the same person with the other gender and the paired name, not a word swap
+    j = js[0]
+    assert j.prompt != j.counterfactual_prompt
+    assert j.prompt.split(" works here.")[1].replace(" she ", " X ").replace(" he ", " X ") != ""
+
+
+def test_the_second_spurious_attribute_has_the_corpus_strength_and_no_gender_word():
+    stories = testbed.generate_stories(0.9, 4000, 1)
+    fits = [testbed.stereotyped_region(o) == r for o, r in zip(stories["occupation"], stories["region"], strict=True)]
+    assert abs(np.mean(fits) - 0.9) < 0.02
+    gender_fits = [OCCUPATIONS[o][1] == g for o, g in zip(stories["occupation"], stories["gender"], strict=True)]
+    assert abs(np.mean(gender_fits) - 0.9) < 0.02
+    # orthogonal to the gender stereotype: region says nothing about gender given the corpus
+    female = stories["gender"] == FEMALE
+    assert abs(stories.loc[female, "region"].mean() - stories.loc[~female, "region"].mean()) < 0.05
+    for p in testbed.region_probes():
+        assert not {"she", "he", "her", "his"} & set(p.context.lower().split()[-5:])
 
 
 def _words(text: str) -> list[str]:
