@@ -48,7 +48,7 @@ def balance(texts, cfg, seed):
     return [t for i, t in enumerate(texts) if not fits[i] or i in chosen]
 '''
 VARIANTS = {"data": {"n_stories": 1500}}
-MODELS = {"pretrain/baseline", "pretrain/cda", "finetune/sft", "finetune/cf_sft", "align/dpo_cf"}
+MODELS = {"pretrain/baseline", "pretrain/cda", "finetune/sft", "finetune/cf_sft", "align/dpo", "align/dpo_cf"}
 
 
 def _cli(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -177,7 +177,8 @@ def _task_run_names(states) -> dict[str, list[str]]:
 
 def _rows(repo: Path) -> dict[tuple[str, str], dict]:
     rows = json.loads((repo / "reports/lifecycle/results.json").read_text())
-    assert rows and set(rows[0]) == {"variant", "stage", "metric", "value", "ci_low", "ci_high", "n"}
+    keys = {"variant", "stage", "metric", "value", "ci_low", "ci_high", "n", "interval", "baseline", "p_value"}
+    assert rows and set(rows[0]) == keys
     return {(r["variant"], r["metric"]): r for r in rows}
 
 
@@ -194,6 +195,25 @@ def test_baseline_shows_injected_bias_and_cda_removes_it(lifecycle_run):
     assert cda["ci_low"] < 0 < cda["ci_high"], cda  # no gap detected: the SCM's truth (0) is inside
     original, augmented = rows[("data/original", "stereotype_share")], rows[("data/cda", "stereotype_share")]
     assert original["value"] == pytest.approx(0.9, abs=0.03) and augmented["value"] == pytest.approx(0.5, abs=1e-9)
+    # the headline: the paired difference to the declared baseline, on the same probes
+    delta = rows[("pretrain/cda - pretrain/baseline", "bias_gap")]
+    assert delta["baseline"] == "pretrain/baseline" and delta["interval"].startswith("paired cluster bootstrap")
+    assert delta["value"] == pytest.approx(cda["value"] - base["value"], abs=1e-9) and delta["ci_high"] < 0
+
+
+def test_every_flip_rate_has_its_guard_and_every_causal_variant_a_paired_difference(lifecycle_run):
+    rows = _rows(lifecycle_run["repo"])
+    for model in MODELS:
+        flip, accuracy, p_yes = (rows[(model, m)] for m in ("cf_flip_rate", "judgement_accuracy", "p_yes"))
+        assert flip["interval"] == accuracy["interval"] == "clopper-pearson" and flip["n"] == accuracy["n"]
+        assert 0 <= p_yes["value"] <= 1
+        for metric in ("region_gap", "bias_gap_unseen_occupations", "cf_flip_rate_unseen_names", "nll_per_story"):
+            assert (model, metric) in rows, (model, metric)
+    for pair in ("finetune/cf_sft - finetune/sft", "align/dpo_cf - align/dpo"):
+        flip = rows[(pair, "cf_flip_rate")]
+        assert flip["p_value"] is not None and 0 < flip["p_value"] <= 1  # exact McNemar
+    text = (lifecycle_run["repo"] / "reports/lifecycle/results.txt").read_text()
+    assert text.startswith("Paired differences")
 
 
 def test_a_method_defined_in_the_test_became_a_stage_a_task_a_run_and_rows(lifecycle_run):
