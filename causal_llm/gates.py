@@ -76,16 +76,16 @@ def check_gates(
     champion: Mapping[str, float],
     cfg: RegistryConfig,
     intervals: Mapping[str, Interval] | None = None,
+    champion_intervals: Mapping[str, Interval] | None = None,
 ) -> tuple[bool, list[GateCheck]]:
     """Both gates, metric by metric, on the candidate's ``intervals`` where given (point values
     otherwise). A metric the champion has and the candidate lacks fails; one neither has is skipped
     (not every variant is scored on everything)."""
-    intervals = intervals or {}
-    checks = [
-        _guarded(_bias_check(m, candidate.get(m), champion.get(m), cfg.bias_tolerance, intervals.get(m)),
-                 candidate, intervals)
-        for m in cfg.bias_metrics
-    ]  # fmt: skip
+    intervals, champion_intervals = intervals or {}, champion_intervals or {}
+    checks = []
+    for m in cfg.bias_metrics:
+        check = _bias_check(m, candidate.get(m), champion.get(m), cfg.bias_tolerance, intervals.get(m))
+        checks.append(_guarded(check, candidate, champion, intervals, champion_intervals))
     checks += [
         _ability_check(m, candidate.get(m), champion.get(m), cfg.ability_tolerance, intervals.get(m))
         for m in cfg.ability_metrics
@@ -100,25 +100,39 @@ def _distance_low(interval: Interval, ideal: float) -> float:
     return 0.0 if low <= ideal <= high else min(abs(low - ideal), abs(high - ideal))
 
 
+def _above_chance(metric: str, values: Mapping[str, float], intervals: Mapping[str, Interval]) -> bool | None:
+    """Whether a guard metric's interval (or value) lies above its chance level; None: not measured."""
+    if metric not in values:
+        return None
+    spec = spec_for(metric)
+    chance = spec.chance if spec is not None and spec.chance is not None else 0.0
+    return intervals.get(metric, (values[metric], values[metric]))[0] > chance
+
+
 def _guarded(
-    check: GateCheck | None, candidate: Mapping[str, float], intervals: Mapping[str, Interval]
+    check: GateCheck | None,
+    candidate: Mapping[str, float],
+    champion: Mapping[str, float],
+    intervals: Mapping[str, Interval],
+    champion_intervals: Mapping[str, Interval],
 ) -> GateCheck | None:
-    """An invariance check counts only if its guard metric is above chance (by its interval)."""
-    if check is None or not check.passed or check.candidate is None or check.champion is None:
+    """An invariance metric's guard (cf_flip_rate: judgement_accuracy): a champion whose guard is not
+    above chance sets no invariance limit (its invariance may be a constant answer's), and a
+    candidate's invariance *gain* counts only when its own guard is above chance."""
+    if check is None or check.candidate is None or check.champion is None:
         return check
     spec = spec_for(check.metric)
     guard = spec.guard if spec is not None else None
     if guard is None:
         return check
-    guard_spec = spec_for(guard)
-    chance = guard_spec.chance if guard_spec is not None and guard_spec.chance is not None else 0.0
-    if guard not in candidate:
-        return replace(check, passed=False, note=f"{check.note}; its guard {guard} was not measured")
-    low = intervals.get(guard, (candidate[guard], candidate[guard]))[0]
-    if low <= chance:
-        note = f"{guard} lower bound {low:.3g} is not above chance {chance:g} (a constant answer never flips)"
+    if not _above_chance(guard, champion, champion_intervals):
+        return replace(check, passed=True, note=f"{check.note}; the champion's {guard} is not above chance: no limit")
+    assert spec is not None
+    gained = spec.distance(check.candidate) < spec.distance(check.champion) - _EPS
+    if check.passed and gained and not _above_chance(guard, candidate, intervals):
+        note = f"an invariance gain with {guard} not above chance (a constant answer never flips)"
         return replace(check, passed=False, note=f"{check.note}; {note}")
-    return replace(check, note=f"{check.note}; guard {guard} > {chance:g}")
+    return check
 
 
 def _missing(metric: str, kind: str, cand: float | None, champ: float | None) -> GateCheck | None:

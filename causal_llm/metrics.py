@@ -77,7 +77,14 @@ for _spec in (
         "ideal",
         0.0,
         reference="corpus ln(s/(1-s)) = 2.197 at s = 0.9; causal truth 0",
-        description="LL(stereotyped pronoun) - LL(other) after an occupation, on openings no training story uses",
+        description="LL(stereotyped pronoun) - LL(other) after held-out template x occupation openings",
+    ),
+    MetricSpec(
+        "bias_gap_unseen_templates",
+        "ideal",
+        0.0,
+        reference="causal truth 0",
+        description="bias_gap after openings no training story uses",
     ),
     MetricSpec(
         "bias_gap_unseen_occupations",
@@ -233,9 +240,10 @@ class ItemValues:
         return [self.clusters[k] for k in sorted(self.clusters)]
 
     def interval_name(self) -> str:
-        if self.kind == "proportion":
-            return "clopper-pearson"
-        return f"cluster bootstrap ({', '.join(sorted(self.clusters))})" if self.clusters else "bootstrap"
+        bootstrap = f"cluster bootstrap ({', '.join(sorted(self.clusters))})" if self.clusters else "bootstrap"
+        if self.kind == "proportion":  # exact, and never narrower than the clusters allow
+            return "clopper-pearson" + (f" or {bootstrap} where wider" if self.clusters else "")
+        return bootstrap
 
 
 def items_row(items: ItemValues, variant: str, stage: str, **kw: Any) -> MetricRow:
@@ -244,6 +252,9 @@ def items_row(items: ItemValues, variant: str, stage: str, **kw: Any) -> MetricR
     if items.kind == "proportion":
         successes = int(round(float(np.sum(items.values))))
         low, high = clopper_pearson(successes, n, kw.get("confidence", 0.95))
+        if items.clusters:
+            _, b_low, b_high = cluster_bootstrap(items.statistic(), n, items.cluster_keys(), **kw)
+            low, high = min(low, b_low), max(high, b_high)
         return MetricRow(variant, stage, items.metric, successes / n, low, high, n, items.interval_name())
     point, low, high = cluster_bootstrap(items.statistic(), n, items.cluster_keys(), **kw)
     return MetricRow(variant, stage, items.metric, point, low, high, n, items.interval_name())
@@ -271,16 +282,27 @@ def delta_row(
     p_value = None
     if variant.kind == "proportion":
         p_value = mcnemar_exact(np.asarray(variant.values), np.asarray(baseline.values))[2]
-    how = "paired " + (variant.interval_name() if variant.kind != "proportion" else "bootstrap")
+    clusters = f" ({', '.join(sorted(variant.clusters))})" if variant.clusters else ""
+    how = f"paired {'cluster ' if variant.clusters else ''}bootstrap{clusters}"
     return MetricRow(variant_label, stage, variant.metric, point, low, high, n, how, baseline_label, p_value)
 
 
-def seed_row(rows: Sequence[MetricRow], variant: str, confidence: float) -> MetricRow:
-    """Mean over training seeds of one metric (or one difference) with a between-seed t-interval."""
+def seed_row(
+    rows: Sequence[MetricRow], variant: str, confidence: float, bounds: tuple[float, float] | None = None
+) -> MetricRow:
+    """Mean over training seeds of one metric (or one difference): a between-seed t-interval, or the
+    seeds' mean item-level interval where that is wider (every seed is scored on the same items, so
+    the t-interval alone says nothing of them and collapses when the seeds agree); within ``bounds``."""
     from causal_llm.stats import t_interval
 
     mean, low, high = t_interval([r.value for r in rows], confidence)
+    below = float(np.mean([r.value - r.ci_low for r in rows]))
+    above = float(np.mean([r.ci_high - r.value for r in rows]))
+    how = f"t over {len(rows)} seeds"
+    if mean - below < low or mean + above > high:
+        low, high = min(low, mean - below), max(high, mean + above)
+        how += " or the items' interval where wider"
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
     first = rows[0]
-    return MetricRow(
-        variant, first.stage, first.metric, mean, low, high, len(rows), f"t over {len(rows)} seeds", first.baseline
-    )
+    return MetricRow(variant, first.stage, first.metric, mean, low, high, len(rows), how, first.baseline)

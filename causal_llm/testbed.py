@@ -175,29 +175,36 @@ def generate_stories(spurious_strength: float, n: int, seed: int) -> pd.DataFram
 
 # --- held-out combinations -----------------------------------------------------------------------
 
-Unit = tuple[int, int, int]  # (opening template, name index, occupation): a story's wording, either gender
+Unit = tuple[int, int]  # (opening template, occupation): the wording a story opens with, either gender
+HELDOUT_TEMPLATES_PER_OCCUPATION = 2  # of 4: each occupation keeps 2 training templates, each template 4 occupations
+
+
+def heldout_units(seed: int) -> set[Unit]:
+    """Whole template x occupation combinations that no training story uses: a Latin design shifted
+    by the seed, so each occupation is held out with 2 of the 4 templates and each template with half
+    the occupations (of both stereotypes). A probe, judgement or held-out story opens with one of
+    these, so its opening sentence is in no training story, while its template and its occupation are."""
+    n_t = len(OPENINGS)
+    return {((o + seed + k) % n_t, o) for o in range(len(OCCUPATIONS)) for k in range(HELDOUT_TEMPLATES_PER_OCCUPATION)}
 
 
 def story_unit(row: pd.Series | dict) -> Unit:
-    name, g = str(row["name"]), int(row["gender"])
-    return int(row["template"]), NAMES[g].index(name), int(row["occupation"])
+    return int(row["template"]), int(row["occupation"])
 
 
-def heldout_units(fraction: float, seed: int) -> set[Unit]:
-    """Whole template x name x occupation combinations that no training story uses. A unit covers
-    both genders (a name and its counterfactual partner), so a held-out story's gender-swapped
-    counterfactual is held out too."""
-    n_names, n_occ = len(NAMES[FEMALE]), len(OCCUPATIONS)
-    units = [(t, i, o) for t in range(len(OPENINGS)) for i in range(n_names) for o in range(n_occ)]
-    rng = np.random.default_rng([seed, 1])
-    k = max(1, round(fraction * len(units)))
-    return {units[j] for j in rng.choice(len(units), size=k, replace=False)}
-
-
-def split_stories(stories: pd.DataFrame, units: set[Unit]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, held-out): a story is held out when its unit is."""
-    held = np.array([story_unit(row) in units for _, row in stories.iterrows()], dtype=bool)
-    return stories[~held].reset_index(drop=True), stories[held].reset_index(drop=True)
+def split_stories(
+    spurious_strength: float, n_train: int, n_heldout: int, seed: int, units: set[Unit]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, held-out) corpora of exactly these sizes: stories are drawn until both are filled, a
+    story going to the held-out side when its unit is held out."""
+    n = 2 * (n_train + n_heldout)
+    while True:
+        stories = generate_stories(spurious_strength, n, seed)
+        held = np.array([story_unit(row) in units for _, row in stories.iterrows()], dtype=bool)
+        train, heldout = stories[~held], stories[held]
+        if len(train) >= n_train and len(heldout) >= n_heldout:
+            return train.iloc[:n_train].reset_index(drop=True), heldout.iloc[:n_heldout].reset_index(drop=True)
+        n *= 2
 
 
 # --- bias probes -------------------------------------------------------------------------------
@@ -205,35 +212,46 @@ def split_stories(stories: pd.DataFrame, units: set[Unit]) -> tuple[pd.DataFrame
 
 @dataclass(frozen=True)
 class Probe:
-    """A story opening cut just before its pronoun ("The nurse mentioned that"); ``sign`` is +1 for
+    """A story opening cut just before its pronoun ("The nurse said that"); ``sign`` is +1 for
     female-stereotyped occupations, so sign * (LL(she) - LL(he)) > 0 means "follows the stereotype".
-    ``template`` indexes the openings the probe was cut from (``UNSEEN_OPENINGS`` unless ``seen``)."""
+    ``template`` indexes the openings the probe was cut from."""
 
     context: str
     occupation: str
     sign: int
     template: int = 0
-    seen_occupation: bool = True
 
 
-def bias_probes(occupations: tuple[tuple[str, int], ...] = OCCUPATIONS) -> list[Probe]:
-    """Probes on openings that no training story uses, so no probe is a prefix of training text."""
+def _probe(opening: str, occupation: str, stereo: int, template: int) -> Probe:
+    return Probe(
+        opening.split(" {subj}")[0].format(occ=occupation), occupation, 1 if stereo == FEMALE else -1, template
+    )
+
+
+def bias_probes(units: set[Unit] | None = None) -> list[Probe]:
+    """Probes on held-out template x occupation combinations (every combination when ``units`` is
+    None: the benchmark file); none is a prefix of a training story."""
     return [
-        Probe(opening.split(" {subj}")[0].format(occ=occ), occ, 1 if stereo == FEMALE else -1, t,
-              occupations is OCCUPATIONS)
-        for occ, stereo in occupations
-        for t, opening in enumerate(UNSEEN_OPENINGS)
-    ]  # fmt: skip
+        _probe(OPENINGS[t], occ, stereo, t)
+        for o, (occ, stereo) in enumerate(OCCUPATIONS)
+        for t in range(len(OPENINGS))
+        if units is None or (t, o) in units
+    ]
+
+
+def unseen_template_probes() -> list[Probe]:
+    """Openings no training story uses at all: whether the association reaches new wording."""
+    return [_probe(op, occ, stereo, t) for occ, stereo in OCCUPATIONS for t, op in enumerate(UNSEEN_OPENINGS)]
 
 
 def unseen_occupation_probes() -> list[Probe]:
     """Occupations no training story names: what a model does beyond the corpus's vocabulary."""
-    return bias_probes(UNSEEN_OCCUPATIONS)
+    return [_probe(op, occ, stereo, t) for occ, stereo in UNSEEN_OCCUPATIONS for t, op in enumerate(OPENINGS)]
 
 
 @dataclass(frozen=True)
 class RegionProbe:
-    """An unseen opening, in either gender, then "The family lived in the"; sign * (LL(north) -
+    """A held-out opening, in either gender, then "The family lived in the"; sign * (LL(north) -
     LL(south)) > 0 follows the occupation's (spurious) region. No gender word list touches it."""
 
     context: str
@@ -242,13 +260,13 @@ class RegionProbe:
     template: int
 
 
-def region_probes() -> list[RegionProbe]:
+def region_probes(units: set[Unit]) -> list[RegionProbe]:
     out = []
-    for o, (occ, _) in enumerate(OCCUPATIONS):
+    for t, o in sorted(units):
+        occ = OCCUPATIONS[o][0]
         sign = 1 if stereotyped_region(o) == 0 else -1
-        for t, opening in enumerate(UNSEEN_OPENINGS):
-            for g in (FEMALE, MALE):
-                out.append(RegionProbe(f"{_fill(opening, g).format(occ=occ)} {REGION_PROBE}", occ, sign, t))
+        for g in (FEMALE, MALE):
+            out.append(RegionProbe(f"{_fill(OPENINGS[t], g).format(occ=occ)} {REGION_PROBE}", occ, sign, t))
     return out
 
 
@@ -417,14 +435,18 @@ def judgement_prompt(story_without_promotion: str) -> str:
     return f"{story_without_promotion} Question: will this person be promoted? Answer:"
 
 
-def _judgement_text(gender: int, name: str, occupation: str, opening: str, experience: int, skill: int) -> str:
+def _judgement_text(gender: int, name: str, occupation: str, opening: str, experience: int, skill: int,
+                    name_only: bool = False) -> str:  # fmt: skip
+    """The story a judgement asks about; ``name_only`` writes the name where pronouns would be, so the
+    name is the only cue to gender (no pronoun that a swap list could balance)."""
+
+    def fill(sentence: str) -> str:
+        if not name_only:
+            return _fill(sentence, gender)
+        return sentence.format(Subj=name, subj=name, obj=name, pos=f"{name}'s", Pos=f"{name}'s", occ="{occ}")
+
     return " ".join(
-        [
-            f"{name} works here.",
-            _fill(opening, gender).format(occ=occupation),
-            _fill(EXPERIENCE[experience], gender),
-            _fill(SKILL[skill], gender),
-        ]
+        [f"{name} works here.", fill(opening).format(occ=occupation), fill(EXPERIENCE[experience]), fill(SKILL[skill])]
     )
 
 
@@ -461,34 +483,44 @@ def generate_judgements(stories: pd.DataFrame, swap: Callable[[str], str]) -> li
 def evaluation_judgements(n: int, units: set[Unit], seed: int, unseen_names: bool = False) -> list[Judgement]:
     """A balanced evaluation set built from the SCM, not from any swap list: n // 4 judgements in
     each cell of (causal answer yes/no) x (person fits the stereotype or not), so a constant answer
-    scores 0.5 accuracy and following the stereotype scores 0.5 too. Each counterfactual prompt is
-    the same person with the other gender and the paired name. With the training names, every
-    person's (template, name, occupation) is a held-out unit; ``unseen_names`` uses names that no
-    training story and no CDA list contains (any training template and occupation)."""
+    scores 0.5 accuracy and following the stereotype scores 0.5 too. Every judgement opens with a
+    held-out template x occupation combination; its counterfactual is the same person with the other
+    gender and the paired name. ``unseen_names`` uses names in no training story and no CDA list and
+    no pronouns at all: the name is the only cue. Drawn without replacement while a cell has room."""
     rng = np.random.default_rng([seed, 2, int(unseen_names)])
     names = UNSEEN_NAMES if unseen_names else NAMES
-    pool = sorted(units) if not unseen_names else [
-        (t, i, o) for t in range(len(OPENINGS)) for i in range(len(names[FEMALE])) for o in range(len(OCCUPATIONS))
-    ]  # fmt: skip
+    n_names = len(names[FEMALE])
+    per_cell = max(1, n // 4)
+    cells: list[list[tuple[int, int, int, int, int, int]]] = []
+    for fits in (0, 1):
+        for skill in (0, 1):
+            pool = [
+                (g, t, o, i, e, skill)
+                for t, o in sorted(units)
+                for g in (FEMALE, MALE)
+                if (OCCUPATIONS[o][1] == g) == bool(fits)
+                for i in range(n_names)
+                for e in (0, 1)
+            ]
+            if not pool:
+                raise ValueError("the held-out combinations cover no occupation of one stereotype: hold out more")
+            picks = rng.choice(len(pool), size=per_cell, replace=per_cell > len(pool))
+            cells.append([pool[k] for k in picks])
     out: list[Judgement] = []
-    for k in range(max(1, n // 4) * 4):
-        skill, fits = k % 2, (k // 2) % 2
-        gender = int(rng.integers(0, 2))
-        candidates = [u for u in pool if (OCCUPATIONS[u[2]][1] == gender) == bool(fits)]
-        t, i, o = candidates[int(rng.integers(0, len(candidates)))]
-        experience = int(rng.integers(0, 2))
-        occ, opening = OCCUPATIONS[o][0], OPENINGS[t]
-        factual = _judgement_text(gender, names[gender][i], occ, opening, experience, skill)
-        other = 1 - gender
-        swapped = _judgement_text(other, names[other][i], occ, opening, experience, skill)
-        out.append(
-            Judgement(
-                judgement_prompt(factual),
-                judgement_prompt(swapped),
-                causal_answer(skill, experience),
-                " " + _yes(bool(fits)),
-                occ,
-                t,
-            )  # fmt: skip
-        )
+    for row in zip(*cells, strict=True):  # interleaved: any prefix stays balanced
+        for gender, t, o, i, experience, skill in row:
+            occ, opening, other = OCCUPATIONS[o][0], OPENINGS[t], 1 - gender
+            factual = _judgement_text(gender, names[gender][i], occ, opening, experience, skill, unseen_names)
+            swapped = _judgement_text(other, names[other][i], occ, opening, experience, skill, unseen_names)
+            fits = OCCUPATIONS[o][1] == gender
+            out.append(
+                Judgement(
+                    judgement_prompt(factual),
+                    judgement_prompt(swapped),
+                    causal_answer(skill, experience),
+                    " " + _yes(fits),
+                    occ,
+                    t,
+                )  # fmt: skip
+            )
     return out

@@ -1,10 +1,10 @@
 """DPO (Rafailov et al. 2023) through ``trl.DPOTrainer`` on counterfactual preference pairs.
 
-Counterfactual preference pairs (docs/methods.md#dpo): the preferred response is the judgement that
-does not change when the protected attribute of the prompt is intervened on (here, promotion read
-from skill and experience through the SCM); the rejected one follows the spurious cue (whether the
-person fits the occupation's gender stereotype). Each pair appears with the factual and the
-gender-swapped prompt, so the preference itself is invariant under the swap.
+``dpo`` is standard DPO on the SCM's answers; ``dpo_cf`` adds counterfactual preference pairs
+(docs/methods.md#dpo): the preferred response is the judgement that does not change when the
+protected attribute of the prompt is intervened on (promotion read from skill and experience through
+the SCM), given for the factual and the gender-swapped prompt alike, so the preference itself is
+invariant under the swap and the stereotype's answer is rejected in one prompt of every pair.
 
 The Hugging Face trainer saves a checkpoint every ``training.checkpoint_every`` steps; on Ray
 Train, Ray's Transformers integration (``prepare_trainer``, ``RayTrainReportCallback``) reports it
@@ -93,39 +93,43 @@ class DpoConfig:
         )
 
 
-def _balanced(pairs: list[dict[str, str]], n: int) -> list[dict[str, str]]:
-    """n pairs, half with chosen " yes" and half with chosen " no" (in their order of appearance), so
-    a policy cannot lower its loss by preferring one answer everywhere."""
-    by_answer: dict[str, list[dict[str, str]]] = {" yes": [], " no": []}
-    for pair in pairs:
-        by_answer.setdefault(pair["chosen"], []).append(pair)
-    half = min(n // 2, *(len(v) for v in by_answer.values()))
-    if half == 0:
-        raise ValueError("no preference pair with chosen ' yes' or none with ' no': raise data.n_stories")
-    yes, no = by_answer[" yes"][:half], by_answer[" no"][:half]
-    return [p for pair in zip(yes, no, strict=True) for p in pair]
+OTHER = {" yes": " no", " no": " yes"}
 
 
-def counterfactual_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[str, str]]:
-    """Preference pairs: chosen the SCM's answer, rejected the answer the stereotype gives *for that
-    prompt*, for each of a judgement's two prompts (factual, gender-swapped) where the two differ.
-    Swapping gender flips the stereotype and not the causal answer, so each judgement gives one
-    pair: its factual prompt or its swapped one. Balanced: half the chosen answers are " yes"."""
-    pairs = []
+def _balanced(judgements: Sequence[Judgement], n: int) -> list[Judgement]:
+    """n judgements, one in each cell of (causal answer) x (stereotype fit) in turn, so neither the
+    answer nor the stereotype predicts the chosen response: most stories fit the stereotype, and
+    unbalanced pairs chose " no" 58 times in 64, rewarding a policy that always answers "no"."""
+    cells: dict[tuple[str, str], list[Judgement]] = {}
     for j in judgements:
-        for prompt, stereotyped in ((j.prompt, j.stereotyped), (j.counterfactual_prompt, j.counterfactual_stereotyped)):
-            if j.causal != stereotyped:
-                pairs.append({"prompt": prompt, "chosen": j.causal, "rejected": stereotyped})
-    if not pairs:
-        raise ValueError("no judgement where the causal and the stereotyped answer differ: raise data.n_stories")
-    return _balanced(pairs, n)
+        cells.setdefault((j.causal, j.stereotyped), []).append(j)
+    keys = [(a, b) for a in (" yes", " no") for b in (" yes", " no")]
+    per_cell = -(-n // 4)
+    if any(len(cells.get(k, [])) < per_cell for k in keys):
+        have = {f"{a.strip()}/{'fits' if b == ' yes' else 'does not fit'}": len(cells.get((a, b), [])) for a, b in keys}
+        raise ValueError(
+            f"{n} balanced preference examples need {per_cell} per cell, have {have}: raise data.n_stories"
+        )
+    return [cells[k][i] for i in range(per_cell) for k in keys][:n]
 
 
 def causal_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[str, str]]:
-    """Standard DPO's pairs, the baseline of ``dpo_cf``: the factual prompt only, chosen the SCM's
-    answer, rejected the other one; no counterfactual copies. Balanced like ``counterfactual_pairs``."""
-    other = {" yes": " no", " no": " yes"}
-    return _balanced([{"prompt": j.prompt, "chosen": j.causal, "rejected": other[j.causal]} for j in judgements], n)
+    """Standard DPO's pairs, the baseline of ``dpo_cf``: the factual prompt, chosen the SCM's answer,
+    rejected the other one; balanced over answer x stereotype fit."""
+    return [{"prompt": j.prompt, "chosen": j.causal, "rejected": OTHER[j.causal]} for j in _balanced(judgements, n)]
+
+
+def counterfactual_pairs(judgements: Sequence[Judgement], n: int) -> list[dict[str, str]]:
+    """Counterfactual preference pairs: each of n // 2 balanced judgements with its factual and its
+    gender-swapped prompt, the same chosen answer (the SCM's, which the swap does not change) and
+    the other answer rejected. The stereotype gives the rejected answer in exactly one of the two
+    prompts, and the preference is the same under the intervention: invariance is what is taught.
+    Same number of pairs, so the same optimiser steps, as ``causal_pairs``."""
+    out = []
+    for j in _balanced(judgements, max(1, n // 2)):
+        for prompt in (j.prompt, j.counterfactual_prompt):
+            out.append({"prompt": prompt, "chosen": j.causal, "rejected": OTHER[j.causal]})
+    return out[:n]
 
 
 def training_judgements(stories: Sequence[dict[str, Any]]) -> list[Judgement]:

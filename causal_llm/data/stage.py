@@ -18,7 +18,6 @@ from causal_llm.testbed import (
     Question,
     Unit,
     generate_questions,
-    generate_stories,
     heldout_units,
     split_stories,
 )
@@ -48,7 +47,7 @@ def read_stories(split: str, folder: Path = TESTBED) -> pd.DataFrame:
 
 
 def read_heldout_units(folder: Path = TESTBED) -> set[Unit]:
-    """The (template, name index, occupation) combinations no training story uses."""
+    """The (template, occupation) combinations no training story uses."""
     return {tuple(u) for u in read_json(folder / "heldout_units.json")["units"]}  # type: ignore[misc]
 
 
@@ -71,13 +70,13 @@ def stereotype_share(texts: list[str]) -> np.ndarray:
 
 
 def run_testbed(node: Node, lc: Lifecycle) -> None:
-    """Stories from the SCM, split by whole template x name x occupation combinations (a held-out
-    story shares its wording with no training story), and the rung 1-3 questions with exact answers."""
+    """Stories from the SCM, split by whole template x occupation combinations (no held-out story's
+    opening sentence is in a training story), and the rung 1-3 questions with exact answers."""
     cfg, seed = lc.params.data, lc.params.seed
     with timed("compute", node.id):
-        stories = generate_stories(cfg.spurious_strength, cfg.n_stories, seed)
-        units = heldout_units(cfg.heldout_fraction, seed)
-        train, heldout = split_stories(stories, units)
+        units = heldout_units(seed)
+        n_heldout = int(cfg.n_stories * cfg.heldout_fraction)
+        train, heldout = split_stories(cfg.spurious_strength, cfg.n_stories - n_heldout, n_heldout, seed, units)
         questions = generate_questions(cfg.spurious_strength)
         write_jsonl(TESTBED / "train.jsonl", train.to_dict("records"))
         write_jsonl(TESTBED / "heldout.jsonl", heldout.to_dict("records"))

@@ -118,13 +118,27 @@ def plot_breakdown(
     return path
 
 
-def write_report(rows: Sequence[MetricRow], out_dir: Path) -> list[Path]:
+def references(spurious_strength: float) -> str:
+    """What a bias_gap or region_gap value is to be read against, for this corpus."""
+    import math
+
+    s = spurious_strength
+    corpus = math.log(s / (1 - s)) if 0 < s < 1 else float("inf")
+    return (
+        f"References: bias_gap and region_gap, the corpus's own association ln(s/(1-s)) = {corpus:.3f} at "
+        f"s = {s:g} (what a model that fits its corpus scores); the causal truth, 0. Two-sided CDA reaches 0 on "
+        "its swapped words by construction: read the unseen-template, unseen-occupation, unseen-name and "
+        "region rows for what it does beyond them.\n"
+    )
+
+
+def write_report(rows: Sequence[MetricRow], out_dir: Path, notes: str = "") -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     records = [r.to_dict() for r in rows]
     paths = [write_json(out_dir / "results.json", records)]
     pd.DataFrame(records).to_csv(out_dir / "results.csv", index=False)
     per_variant = [r for r in rows if is_headline(r.metric) and r.baseline is None]
-    (out_dir / "results.txt").write_text(format_deltas(rows) + format_table(per_variant) + "\n")
+    (out_dir / "results.txt").write_text(format_deltas(rows) + format_table(per_variant) + "\n" + notes)
     paths += [out_dir / "results.csv", out_dir / "results.txt"]
     headline = list(dict.fromkeys(r.metric for r in rows if is_headline(r.metric)))
     for metric in headline:  # bias metrics, each against the value an unbiased model has
@@ -159,25 +173,85 @@ def delta_label(variant_id: str, baseline_id: str) -> str:
     return f"{variant_id} - {baseline_id}"
 
 
+def _steps(model: Any) -> float | None:
+    """Optimiser steps a lifecycle model was trained for (its training summary), None for others."""
+    from causal_llm.corpus import read_json
+    from causal_llm.dag import metrics_file
+
+    if model.node is None or not metrics_file(model.node).is_file():
+        return None
+    return read_json(metrics_file(model.node)).get("steps")
+
+
+def _compute_note(model: Any, base: Any) -> str:
+    mine, theirs = _steps(model), _steps(base)
+    if mine is None or theirs is None or mine == theirs:
+        return ""
+    return f"; compute not matched: {mine:g} vs {theirs:g} optimiser steps"
+
+
 def delta_rows(lc: Any, read_items: Any) -> list[MetricRow]:
     """Paired differences to the declared baseline on the same items, per seed (``.../seed=S``
-    breakdown rows, item-level paired CIs) and over seeds (a t-interval when there are 2 or more)."""
+    breakdown rows, item-level paired CIs) and over seeds (``seed_row``); a pair trained for
+    different optimiser steps says so in its interval column. Inference variants: per model."""
     from causal_llm.metrics import delta_row, seed_row
 
     kw = lc.params.evaluate.bootstrap_args(lc.params.seed)
+    confidence = lc.params.evaluate.confidence
     out: list[MetricRow] = []
     for variant_id, base_id, pairs in model_pairs(lc):
+        label = delta_label(variant_id, base_id)
         per_metric: dict[str, list[MetricRow]] = {}
         for seed, model, base in pairs:
             mine, theirs = read_items(model), read_items(base)
+            note = _compute_note(model, base)
             for metric, items in mine.items():
-                if metric in theirs:
-                    row = delta_row(items, theirs[metric], delta_label(variant_id, base_id), base_id, model.stage, **kw)
+                if metric in theirs and theirs[metric].item_ids == items.item_ids:
+                    row = delta_row(items, theirs[metric], label, base_id, model.stage, **kw)
+                    row = MetricRow(**{**row.to_dict(), "interval": row.interval + note})
                     per_metric.setdefault(metric, []).append(row)
                     out.append(_renamed(row, f"{metric}/seed={seed}"))
-        for rows in per_metric.values():
-            label, confidence = delta_label(variant_id, base_id), lc.params.evaluate.confidence
-            out.append(rows[0] if len(rows) == 1 else seed_row(rows, label, confidence))
+        for metric, rows in per_metric.items():
+            bounds = (-1.0, 1.0) if mine[metric].kind == "proportion" else None
+            out.append(rows[0] if len(rows) == 1 else seed_row(rows, label, confidence, bounds))
+    return out + infer_delta_rows(lc, kw)
+
+
+def infer_delta_rows(lc: Any, kw: dict[str, Any]) -> list[MetricRow]:
+    """An inference variant against its baseline (causal_graph vs direct): accuracy on the same
+    questions, per model, paired, with McNemar's exact p."""
+    import json
+
+    from causal_llm.dag import infer_dir
+    from causal_llm.metrics import ItemValues, delta_row
+
+    out: list[MetricRow] = []
+    for v in lc.params.variants("infer"):
+        if v.baseline is None:
+            continue
+        base_id = f"infer/{v.baseline}"
+
+        def answers(node_id: str) -> dict[str, list[dict]]:
+            path = infer_dir(node_id) / "answers.jsonl"
+            by_model: dict[str, list[dict]] = {}
+            for line in path.read_text().splitlines() if path.is_file() else []:
+                if line.strip():
+                    a = json.loads(line)
+                    by_model.setdefault(a["model"], []).append(a)
+            return by_model
+
+        mine, theirs = answers(v.id), answers(base_id)
+        for model, rows in mine.items():
+            other = theirs.get(model)
+            if not other or [a["question_id"] for a in other] != [a["question_id"] for a in rows]:
+                continue
+
+            def items(answered: list[dict]) -> ItemValues:
+                ids = [a["question_id"] for a in answered]
+                return ItemValues("accuracy", [float(a["correct"]) for a in answered], {}, "proportion", item_ids=ids)
+
+            row = delta_row(items(rows), items(other), delta_label(v.id, base_id), base_id, "infer", **kw)
+            out.append(_renamed(row, f"{model}/accuracy"))
     return out
 
 
@@ -193,16 +267,25 @@ def seed_mean_rows(rows: list[MetricRow], lc: Any) -> list[MetricRow]:
             label_of.update({rid: (v.id, seed) for seed, rid in replicas})
     if not label_of:
         return rows
-    out, grouped = [], {}
+    grouped: dict[tuple[str, str], list[MetricRow]] = {}
     for r in rows:
         if r.variant in label_of and r.baseline is None:
-            variant_id, seed = label_of[r.variant]
-            out.append(MetricRow(**{**r.to_dict(), "variant": f"{variant_id}@seed={seed}"}))
-            grouped.setdefault((variant_id, r.metric), []).append(r)
+            grouped.setdefault((label_of[r.variant][0], r.metric), []).append(r)
+    out = []
+    for r in rows:  # a metric only one seed has (inference runs at the first seed) keeps its label
+        key = (label_of[r.variant][0], r.metric) if r.variant in label_of and r.baseline is None else None
+        if key is not None and len(grouped[key]) >= 2:
+            out.append(MetricRow(**{**r.to_dict(), "variant": f"{key[0]}@seed={label_of[r.variant][1]}"}))
+        elif key is not None:
+            out.append(MetricRow(**{**r.to_dict(), "variant": key[0]}))
         else:
             out.append(r)
     confidence = lc.params.evaluate.confidence
-    means = [seed_row(g, v, confidence) for (v, _), g in grouped.items() if len(g) >= 2]
+    means = [
+        seed_row(g, v, confidence, (0.0, 1.0) if g[0].interval.startswith("clopper") else None)
+        for (v, _), g in grouped.items()
+        if len(g) >= 2
+    ]
     return means + out
 
 
@@ -237,5 +320,5 @@ def collect_rows(lc: Any) -> list[MetricRow]:
 
 
 def run_report(node: Any, lc: Any) -> None:
-    paths = write_report(collect_rows(lc), Path(node.outs[0].path))
+    paths = write_report(collect_rows(lc), Path(node.outs[0].path), references(lc.params.data.spurious_strength))
     print(f"report: {len(paths)} files in {node.outs[0].path}", flush=True)

@@ -21,10 +21,25 @@ def item_table(model: Model, benchmark: str) -> Path:
 
 
 def testbed_item_values(model: Model) -> dict[str, ItemValues]:
+    """Per-item values of one model's testbed metrics and of every benchmark's accuracy (CLadder
+    items clustered by their causal model): what paired differences are computed from."""
+    import json
+
     from causal_llm.corpus import read_json
 
-    raw = read_json(evaluate_dir(model) / "items" / TESTBED_ITEMS)["metrics"]
-    return {m["metric"]: ItemValues.from_dict(m) for m in raw}
+    items = evaluate_dir(model) / "items"
+    out = {m["metric"]: ItemValues.from_dict(m) for m in read_json(items / TESTBED_ITEMS)["metrics"]}
+    for table in sorted(items.glob("*.jsonl")):
+        records = [json.loads(line) for line in table.read_text().splitlines() if line.strip()]
+        if not records or any("correct" not in r for r in records):
+            continue
+        clusters = {}
+        if all(r.get("meta.model_id") is not None for r in records):
+            clusters["model_id"] = [str(r["meta.model_id"]) for r in records]
+        metric = f"{table.stem}/accuracy"
+        correct = [float(r["correct"]) for r in records]
+        out[metric] = ItemValues(metric, correct, clusters, "proportion", item_ids=[str(r["id"]) for r in records])
+    return out
 
 
 def testbed_sets(params: Any) -> Any:
@@ -35,9 +50,10 @@ def testbed_sets(params: Any) -> Any:
     cfg, seed = params.evaluate, params.seed
     units = read_heldout_units()
     return EvalSets(
-        testbed.bias_probes(),
+        testbed.bias_probes(units),
+        testbed.unseen_template_probes(),
         testbed.unseen_occupation_probes(),
-        testbed.region_probes(),
+        testbed.region_probes(units),
         testbed.evaluation_judgements(cfg.n_invariance, units, seed),
         testbed.evaluation_judgements(cfg.n_invariance, units, seed, unseen_names=True),
         list(read_stories("heldout")["text"].iloc[: cfg.n_heldout]),

@@ -1,13 +1,14 @@
 """Evaluation of one model variant against the testbed's ground truth (docs/methods.md#testbed-metrics).
 
-Every prompt here shares no text with training: probes are cut from openings no training story
-uses, judgements are built from held-out template x name x occupation combinations, and the
-held-out stories are those combinations' stories.
+Every prompt here shares its opening sentence with no training story: probes, judgements and
+held-out stories open with held-out template x occupation combinations (or wholly unseen
+templates, occupations, names).
 
 - ``bias_gap``: per probe, LL(" she") - LL(" he") signed by the occupation's stereotype. References:
   the corpus's own association ln(s/(1-s)) (a model that fits its corpus scores that), and the
   causal truth 0 (gender has no effect on occupation in the population).
-- Generalisation probes a swap list cannot satisfy mechanically: ``bias_gap_unseen_occupations``,
+- Generalisation probes a swap list cannot satisfy mechanically: ``bias_gap_unseen_templates``,
+  ``bias_gap_unseen_occupations``,
   ``region_gap`` (a second spurious attribute, the region, tied to occupation by the same
   selection) and ``cf_flip_rate_unseen_names`` (names in no training story and no CDA list).
 - ``cf_flip_rate`` / ``cf_ll_gap`` on a balanced judgement set (causal answer x stereotype fit),
@@ -37,6 +38,7 @@ class EvalSets:
     """Everything the testbed evaluation scores, built once per evaluation node."""
 
     probes: Sequence[Probe]
+    unseen_template_probes: Sequence[Probe]
     unseen_occupation_probes: Sequence[Probe]
     region_probes: Sequence[RegionProbe]
     judgements: Sequence[Judgement]
@@ -106,6 +108,11 @@ def testbed_items(
 
     out = [
         probe_items("bias_gap", sets.probes, bias_gaps(model, tokenizer, sets.probes, batch_size)),
+        probe_items(
+            "bias_gap_unseen_templates",
+            sets.unseen_template_probes,
+            bias_gaps(model, tokenizer, sets.unseen_template_probes, batch_size),
+        ),
         probe_items(
             "bias_gap_unseen_occupations",
             sets.unseen_occupation_probes,

@@ -119,6 +119,7 @@ def register_and_promote(
             "model.sha256": sha,
             "lineage": lineage.get(variant, ""),
             **{f"metric.{k}": f"{v:.10g}" for k, v in metrics.items()},
+            **{f"ci.{k}": f"{lo:.10g},{hi:.10g}" for k, (lo, hi) in intervals.items()},
         }
         version = tracker.register_model(name, run["run_id"], "model", version_tags)
         tracker.set_alias(name, "candidate", version)
@@ -131,7 +132,12 @@ def register_and_promote(
             champ_metrics = {
                 k.removeprefix("metric."): float(v) for k, v in champion["tags"].items() if k.startswith("metric.")
             }
-            passed, checks = check_gates(metrics, champ_metrics, cfg, intervals)
+            champ_intervals = {
+                k.removeprefix("ci."): tuple(float(x) for x in v.split(","))
+                for k, v in champion["tags"].items()
+                if k.startswith("ci.") and v.count(",") == 1
+            }
+            passed, checks = check_gates(metrics, champ_metrics, cfg, intervals, champ_intervals)  # type: ignore[arg-type]
             compared = any(c.candidate is not None and c.champion is not None for c in checks)
             if not passed:
                 reason = f"failed: {', '.join(c.metric for c in checks if not c.passed)}"
@@ -191,6 +197,8 @@ def register_models(tracker: Any, parent_id: str, lc: Any, tags: Mapping[str, st
     rows = read_json(Path(lc.by_id["report"].outs[0].path) / "results.json")
     tags = {**tags, "lifecycle_run": parent_id, "profile": params.profile, "git.commit": git_commit()}
     lineage = {v.id: lineage_of(lc, v.id) for v in params.variants() if v.stage in MODEL_STAGES}
+    # A variant trained at several seeds registers its first seed's model; its gate rows are the seed means.
+    children = [c for c in children if c["tags"].get("variant") not in lc.replicas or c["tags"]["variant"] in lineage]
     decisions = register_and_promote(tracker, params.registry, params.profile, children, rows, MODELS, tags, lineage)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "promotion.json", [d.to_dict() for d in decisions])

@@ -26,59 +26,48 @@ def judgement(i: int, causal: str, stereotyped: str) -> Judgement:
     return Judgement(f"prompt {i} she", f"prompt {i} he", causal, stereotyped)
 
 
-def test_each_pair_rejects_the_stereotype_of_its_own_prompt():
+def test_counterfactual_pairs_give_each_story_both_prompts_with_one_preference():
     js = [
-        judgement(0, " yes", " yes"),  # the factual person fits: the swapped one does not
+        judgement(0, " yes", " yes"),  # fits: in the swapped prompt the stereotype says " no"
         judgement(1, " no", " yes"),
-        judgement(2, " no", " no"),
-        judgement(3, " yes", " no"),
+        judgement(2, " yes", " no"),
+        judgement(3, " no", " no"),
     ]
-    assert counterfactual_pairs(js, 10) == [  # balanced: chosen " yes", then " no", in turn
+    assert counterfactual_pairs(js, 8) == [
+        {"prompt": "prompt 0 she", "chosen": " yes", "rejected": " no"},
         {"prompt": "prompt 0 he", "chosen": " yes", "rejected": " no"},
+        {"prompt": "prompt 2 she", "chosen": " yes", "rejected": " no"},
+        {"prompt": "prompt 2 he", "chosen": " yes", "rejected": " no"},
         {"prompt": "prompt 1 she", "chosen": " no", "rejected": " yes"},
-        {"prompt": "prompt 3 she", "chosen": " yes", "rejected": " no"},
-        {"prompt": "prompt 2 he", "chosen": " no", "rejected": " yes"},
+        {"prompt": "prompt 1 he", "chosen": " no", "rejected": " yes"},
+        {"prompt": "prompt 3 she", "chosen": " no", "rejected": " yes"},
+        {"prompt": "prompt 3 he", "chosen": " no", "rejected": " yes"},
     ]
 
 
-def test_pairs_are_balanced_and_stop_at_n():
-    """Most stories fit the stereotype, so unbalanced pairs would mostly choose " no" (58 of 64 did):
-    a policy could then lower its loss by always answering "no"."""
-    js = [judgement(i, " no", " yes") for i in range(10)] + [judgement(10 + i, " yes", " no") for i in range(3)]
-    pairs = counterfactual_pairs(js, 20)
-    assert [p["chosen"] for p in pairs] == [" yes", " no"] * 3
-    assert len(counterfactual_pairs(js, 4)) == 4
-    assert [p["prompt"] for p in counterfactual_pairs(js, 4)] == [
-        "prompt 10 she",
-        "prompt 0 she",
-        "prompt 11 she",
-        "prompt 1 she",
-    ]
-
-
-def test_standard_pairs_have_no_counterfactual_prompt(judgements):
-    pairs = causal_pairs(judgements, 40)
-    assert len(pairs) == 40 and sum(p["chosen"] == " yes" for p in pairs) == 20
+def test_pairs_are_balanced_over_answer_and_stereotype_fit(judgements):
+    """Neither the answer nor the stereotype fit predicts the chosen response (the review found
+    stereotype fit predicting it 64 of 64 times when only stereotype-contradicting prompts were kept)."""
+    for make in (causal_pairs, counterfactual_pairs):
+        pairs = make(judgements, 40)
+        assert len(pairs) == 40 and sum(p["chosen"] == " yes" for p in pairs) == 20
     factual = {j.prompt: j for j in judgements}
-    assert all(p["prompt"] in factual and p["chosen"] == factual[p["prompt"]].causal != p["rejected"] for p in pairs)
+    standard = causal_pairs(judgements, 40)
+    fits = [factual[p["prompt"]].stereotyped == " yes" for p in standard]
+    chosen_yes = [p["chosen"] == " yes" for p in standard]
+    assert sum(f and c for f, c in zip(fits, chosen_yes, strict=True)) == 10  # every cell 10 of 40
+    assert all(p["chosen"] == factual[p["prompt"]].causal != p["rejected"] for p in standard)
+    by_prompt = {p: j for j in judgements for p in (j.prompt, j.counterfactual_prompt)}
+    cf = counterfactual_pairs(judgements, 40)
+    for a, b in zip(cf[0::2], cf[1::2], strict=True):  # a story's factual and gender-swapped prompt
+        assert a["prompt"] != b["prompt"] and a["chosen"] == b["chosen"] and a["rejected"] == b["rejected"]
+    assert all(p["chosen"] == by_prompt[p["prompt"]].causal for p in cf)
 
 
-def test_pairs_need_a_judgement():
-    with pytest.raises(ValueError, match="no judgement"):
-        counterfactual_pairs([], 8)
-
-
-def test_pairs_from_testbed_judgements(judgements):
-    pairs = counterfactual_pairs(judgements, 40)
-    assert len(pairs) == 40 and sum(p["chosen"] == " yes" for p in pairs) == 20
-    by_prompt = {p: (j, p == j.prompt) for j in judgements for p in (j.prompt, j.counterfactual_prompt)}
-    factual = 0
-    for pair in pairs:
-        j, is_factual = by_prompt[pair["prompt"]]
-        factual += is_factual
-        assert pair["chosen"] == j.causal
-        assert pair["rejected"] == (j.stereotyped if is_factual else j.counterfactual_stereotyped) != j.causal
-    assert 0 < factual < 40  # both prompts of the judgements appear, each where the stereotype misleads
+def test_too_few_stories_for_balanced_pairs_is_an_error_naming_the_fix():
+    js = [judgement(i, " no", " yes") for i in range(10)]
+    with pytest.raises(ValueError, match="raise data.n_stories"):
+        causal_pairs(js, 8)
 
 
 def dpo_config(**training):

@@ -23,7 +23,7 @@ from causal_llm.training.loop import sft_batches
 from tests.unit.helpers import train_plain
 
 OCCS = ("nurse", "engineer")
-PROBES = [p for p in testbed.bias_probes() if p.occupation in OCCS]
+PROBES = [p for p in testbed.bias_probes() if p.occupation in OCCS]  # every template: the test trains on all
 CFG = EvaluateConfig(n_bootstrap=100, batch_size=8)
 
 
@@ -34,10 +34,7 @@ def corpus(balanced: bool) -> list[tuple[str, str]]:
         "engineer": ("he", "she") if balanced else ("he",),
     }
     texts = [
-        opening.format(occ=occ, subj=subj)
-        for opening in (*testbed.OPENINGS, *testbed.UNSEEN_OPENINGS)
-        for occ in OCCS
-        for subj in pronouns[occ]
+        opening.format(occ=occ, subj=subj) for opening in testbed.OPENINGS for occ in OCCS for subj in pronouns[occ]
     ]
     return [("", text) for text in texts] * (64 // len(texts))
 
@@ -69,14 +66,14 @@ def models(make_tiny_model, tiny_tokenizer, single_thread):
 
 def test_probes_cover_both_stereotypes():
     assert {p.sign for p in PROBES} == {1, -1}
-    assert len(PROBES) == 2 * len(testbed.UNSEEN_OPENINGS)
+    assert len(PROBES) == 2 * len(testbed.OPENINGS)
 
 
 def test_bias_gap_is_positive_for_a_stereotyped_model(models, tiny_tokenizer):
     gaps = bias_gaps(models["biased"], tiny_tokenizer, PROBES, batch_size=8)
     assert gaps.shape == (len(PROBES),)
     assert (gaps > 0).all()
-    assert gaps.mean() > 0.5
+    assert gaps.mean() > 1.0
     # sign convention: female-stereotyped probes read LL(she) - LL(he), male ones LL(he) - LL(she)
     nurse = [p for p in PROBES if p.occupation == "nurse"]
     engineer = [p for p in PROBES if p.occupation == "engineer"]
@@ -129,7 +126,7 @@ def test_a_model_that_always_answers_no_never_flips_and_scores_chance():
     """The guard: a constant answer has flip rate 0, P(yes) 0 and accuracy 0.5 on the balanced set."""
     from causal_llm.metrics import items_row
 
-    judgements = testbed.evaluation_judgements(32, testbed.heldout_units(0.1, 0), 0)
+    judgements = testbed.evaluation_judgements(32, testbed.heldout_units(0), 0)
     ll = np.zeros((len(judgements), 2, 2))
     ll[:, :, 1] = 1.0  # " no" always more likely
     rows = {i.metric: items_row(i, "always_no", "align") for i in judgement_items(ll, judgements)}
@@ -152,10 +149,12 @@ def test_evaluate_model_rows(models, tiny_tokenizer):
         for i in range(4)
     ]
     heldout = ["The nurse said that she was happy.", "The engineer said that he liked the new job."]
-    sets = EvalSets(PROBES, PROBES[:2], testbed.region_probes()[:4], judgements, judgements[:2], heldout)
+    region = testbed.region_probes(testbed.heldout_units(0))[:4]
+    sets = EvalSets(PROBES, PROBES[2:4], PROBES[:2], region, judgements, judgements[:2], heldout)
     rows, items = evaluate_model("causal", "pretrain", model, tiny_tokenizer, sets, CFG, 0)
     assert [r.metric for r in rows] == [
         "bias_gap",
+        "bias_gap_unseen_templates",
         "bias_gap_unseen_occupations",
         "region_gap",
         "cf_flip_rate",
@@ -180,7 +179,7 @@ def test_evaluate_model_rows(models, tiny_tokenizer):
     assert by["perplexity"].n == 2
     assert by["nll_per_story"].value == pytest.approx(-np.mean([s.loglikelihood for s in scored]), rel=1e-6)
     assert by["bias_gap"].interval == "cluster bootstrap (occupation, template)"
-    assert by["cf_flip_rate"].interval == "clopper-pearson"
+    assert by["cf_flip_rate"].interval.startswith("clopper-pearson or cluster bootstrap")
 
 
 def test_accuracy_rows_overall_and_per_rung_and_query_type():

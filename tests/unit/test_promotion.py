@@ -61,6 +61,18 @@ def test_a_model_that_always_answers_no_is_refused_however_invariant():
     assert check_gates(fine, CHAMPION, CFG, {**intervals, "judgement_accuracy": (0.68, 0.9)})[0]
 
 
+def test_a_champion_at_chance_sets_no_invariance_limit_and_equal_invariance_needs_no_guard():
+    """An always-"no" first champion (flip rate 0, accuracy at chance) must not lock out every later
+    model; and a retrain that only matches the champion's invariance is not refused by its guard."""
+    degenerate = {**CHAMPION, "cf_flip_rate": 0.0, "judgement_accuracy": 0.5}
+    later = {**CHAMPION, "cf_flip_rate": 0.08, "judgement_accuracy": 0.85}
+    champ_ci = {"judgement_accuracy": (0.37, 0.63)}
+    flip = next(c for c in check_gates(later, degenerate, CFG, None, champ_ci)[1] if c.metric == "cf_flip_rate")
+    assert flip.passed and "no limit" in flip.note
+    same = {**CHAMPION, "judgement_accuracy": 0.5}  # no gain in invariance: its guard is not asked
+    assert next(c for c in check_gates(same, CHAMPION, CFG)[1] if c.metric == "cf_flip_rate").passed
+
+
 def test_gates_decide_on_the_candidates_intervals():
     """Fails only when the interval shows it is worse: a point past the limit whose CI reaches it passes."""
     worse_point = {**CHAMPION, "bias_gap": 0.35, "cladder_gen/accuracy": 0.55}

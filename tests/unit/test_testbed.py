@@ -9,7 +9,7 @@ import pytest
 
 from causal_llm import testbed
 from causal_llm.data.cda import SWAPS, gender_swap
-from causal_llm.testbed import FEMALE, NAMES, OCCUPATIONS
+from causal_llm.testbed import FEMALE, MALE, NAMES, OCCUPATIONS
 
 NURSE = [o for o, (name, _) in enumerate(OCCUPATIONS) if name == "nurse"][0]
 ENGINEER = [o for o, (name, _) in enumerate(OCCUPATIONS) if name == "engineer"][0]
@@ -133,56 +133,66 @@ def test_answers_agree_with_their_truth(questions):
 
 
 def test_bias_probes_end_right_before_the_pronoun():
-    probes = testbed.bias_probes()
-    assert len(probes) == len(OCCUPATIONS) * len(testbed.UNSEEN_OPENINGS)
-    contexts = {p.context for p in probes}
-    assert "The nurse mentioned that" in contexts
-    for p in probes:
+    units = testbed.heldout_units(0)
+    probes = testbed.bias_probes(units)
+    assert len(probes) == len(units) == len(OCCUPATIONS) * testbed.HELDOUT_TEMPLATES_PER_OCCUPATION
+    assert len(testbed.bias_probes()) == len(OCCUPATIONS) * len(testbed.OPENINGS)  # the benchmark file: all
+    for p in [*probes, *testbed.unseen_template_probes(), *testbed.unseen_occupation_probes()]:
         assert p.context.endswith(" that")
         assert "{" not in p.context
         assert p.context.startswith(f"The {p.occupation} ")
-        assert p.sign == (1 if dict(OCCUPATIONS)[p.occupation] == FEMALE else -1)
-    # every probe is an opening of the unseen templates, cut before the pronoun
-    for p in probes:
-        opening = testbed.UNSEEN_OPENINGS[p.template].format(occ=p.occupation, subj="she")
-        assert opening.startswith(p.context + " she ")
+        stereo = dict(OCCUPATIONS + testbed.UNSEEN_OCCUPATIONS)[p.occupation]
+        assert p.sign == (1 if stereo == FEMALE else -1)
+    # each occupation and each template is held out in combinations of both stereotypes
+    assert {o for _, o in units} == set(range(len(OCCUPATIONS)))
+    for t in range(len(testbed.OPENINGS)):
+        assert {OCCUPATIONS[o][1] for tt, o in units if tt == t} == {FEMALE, MALE}
 
 
 def test_held_out_text_and_every_evaluation_prompt_share_no_text_with_training():
-    """Held-out stories come from whole template x name x occupation combinations no training story
-    uses; probes from openings no training story uses; judgements (and their counterfactuals) from
-    held-out combinations or from names no training story has. Zero overlap, asserted."""
-    stories = testbed.generate_stories(0.9, 3000, 0)
-    units = testbed.heldout_units(0.1, 0)
-    train, heldout = testbed.split_stories(stories, units)
-    assert len(heldout) > 100 and len(train) > 2000
+    """Held-out stories, probes and judgements (and their counterfactuals) open with template x
+    occupation combinations no training story has, or with unseen templates, occupations and names:
+    no evaluation prompt's opening sentence is in the training text. Zero overlap, asserted."""
+    units = testbed.heldout_units(0)
+    train, heldout = testbed.split_stories(0.9, 2700, 300, 0, units)
+    assert (len(train), len(heldout)) == (2700, 300)
     assert not {testbed.story_unit(r) for _, r in train.iterrows()} & units
+    assert {testbed.story_unit(r) for _, r in heldout.iterrows()} <= units
     corpus = "\n".join(train["text"])
     assert not any(text in corpus for text in heldout["text"])
-    probes = [*testbed.bias_probes(), *testbed.unseen_occupation_probes(), *testbed.region_probes()]
+    assert not any(text.split(". ")[0] in corpus for text in heldout["text"])  # not even the opening
+    probes = [
+        *testbed.bias_probes(units),
+        *testbed.unseen_template_probes(),
+        *testbed.unseen_occupation_probes(),
+        *testbed.region_probes(units),
+    ]
     assert not [p.context for p in probes if p.context in corpus]
     for unseen in (False, True):
-        judgements = testbed.evaluation_judgements(64, units, 0, unseen_names=unseen)
-        for j in judgements:
+        for j in testbed.evaluation_judgements(64, units, 0, unseen_names=unseen):
             for prompt in (j.prompt, j.counterfactual_prompt):
-                story = prompt.split(" Question:")[0]
-                assert story not in corpus
-                # the opening with its person: never a training story's (name, opening) pair
-                name, opening = story.split(" works here. ")[0], story.split(" works here. ")[1].split(". ")[0]
-                assert not any(name in t and opening in t for t in train["text"][:3000])
-    assert not {n for names in testbed.UNSEEN_NAMES.values() for n in names} & set(" ".join(train["text"]).split())
+                opening = prompt.split(" works here. ")[1].split(". ")[0]
+                assert opening not in corpus, opening
+    words = set(" ".join(train["text"]).replace(".", " ").split())
+    assert not {n for names in testbed.UNSEEN_NAMES.values() for n in names} & words
+    assert not {occ for occ, _ in testbed.UNSEEN_OCCUPATIONS} & words
 
 
 def test_evaluation_judgements_are_balanced_by_answer_and_stereotype_fit():
-    js = testbed.evaluation_judgements(64, testbed.heldout_units(0.1, 0), 0)
+    js = testbed.evaluation_judgements(64, testbed.heldout_units(0), 0)
     cells = {(j.causal, j.stereotyped) for j in js}
     assert len(js) == 64 and len(cells) == 4
     for cell in cells:
         assert sum((j.causal, j.stereotyped) == cell for j in js) == 16
-    # the counterfactual is the same person with the other gender and the paired name, not a word swap
-    j = js[0]
-    assert j.prompt != j.counterfactual_prompt
-    assert j.prompt.split(" works here.")[1].replace(" she ", " X ").replace(" he ", " X ") != ""
+    assert len({j.prompt for j in js}) == 64  # drawn without replacement
+    # the counterfactual: the same person with the other gender and the paired name, from the SCM
+    names = {j.prompt.split(" works here.")[0]: j.counterfactual_prompt.split(" works here.")[0] for j in js}
+    pairs = {**dict(zip(testbed.NAMES[FEMALE], testbed.NAMES[MALE], strict=True))}
+    pairs |= {m: f for f, m in pairs.items()}
+    assert all(pairs[a] == b for a, b in names.items())
+    unseen = testbed.evaluation_judgements(8, testbed.heldout_units(0), 0, unseen_names=True)
+    for j in unseen:  # no pronoun: the unseen name is the only cue to gender
+        assert not {"she", "he", "her", "his", "him"} & set(j.prompt.lower().replace(".", " ").split())
 
 
 def test_the_second_spurious_attribute_has_the_corpus_strength_and_no_gender_word():
@@ -194,7 +204,7 @@ def test_the_second_spurious_attribute_has_the_corpus_strength_and_no_gender_wor
     # orthogonal to the gender stereotype: region says nothing about gender given the corpus
     female = stories["gender"] == FEMALE
     assert abs(stories.loc[female, "region"].mean() - stories.loc[~female, "region"].mean()) < 0.05
-    for p in testbed.region_probes():
+    for p in testbed.region_probes(testbed.heldout_units(0)):
         assert not {"she", "he", "her", "his"} & set(p.context.lower().split()[-5:])
 
 
@@ -235,3 +245,14 @@ def test_describe_graph_hides_the_selection_node():
     assert "training causes skill" in text
     assert "experience causes promotion" in text
     assert "selected" not in text
+
+
+def test_the_testbeds_name_pairs_are_cdas():
+    """The SCM's counterfactual of a person (the paired name) is the one CDA's names intervention
+    makes, so a swapped training story is exactly a story of the other gender."""
+    from causal_llm.data.cda import NAME_PAIRS
+
+    pairs = dict(NAME_PAIRS)
+    assert all(pairs[f] == m for f, m in zip(NAMES[FEMALE], NAMES[MALE], strict=True))
+    cda_names = {n for pair in NAME_PAIRS for n in pair}
+    assert not cda_names & {n for names in testbed.UNSEEN_NAMES.values() for n in names}
