@@ -77,7 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             tracking_uri=tracking_uri,
         )
     )
-    print("\n" + format_table([r for r in read_json(results) if is_headline(r["metric"])]))
+    table = Path(results).with_name("results.txt")  # the report's text: paired differences, then the table
+    rows = [r for r in read_json(results) if is_headline(r["metric"])]
+    print("\n" + (table.read_text() if table.is_file() else format_table(rows)))
     where = "" if args.no_tracking else "; `mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db` shows the runs"
     print(f"\nresults: {results}  ({time.perf_counter() - start:.0f} s; plots and CSV beside it{where})")
     return 0
