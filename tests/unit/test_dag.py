@@ -33,13 +33,10 @@ def test_one_node_per_variant_and_per_model_evaluated():
     assert [m.label for m in lc.models] == [
         "base/smollm2-135m-instruct",
         *seeded,  # pretrain.seeds: [0, 1, 2]; the first seed keeps the variant's id
-        "finetune/sft",
-        "finetune/sft_matched",
-        "finetune/cf_sft",
-        "align/dpo",
-        "align/dpo_cf",
-        "align/sft_causal",
+        *(f"finetune/{v}{s}" for v in ("sft", "sft_matched", "cf_sft") for s in ("", "-s1", "-s2")),
+        *(f"align/{v}{s}" for v in ("dpo", "dpo_cf", "sft_causal") for s in ("", "-s1", "-s2")),
     ]
+    assert lc.starts_from("align/dpo_cf-s2") == ["finetune/sft-s2"]  # a replica starts from its seed's upstream
     assert [lc.by_id[f"pretrain/cda{s}"].resolved["seed"] for s in ("", "-s1", "-s2")] == [0, 1, 2]
     assert [m.label for m in lc.primary_models][:4] == ["base/smollm2-135m-instruct", *seeded[::3]]
     assert {f"evaluate/{m.label}" for m in lc.models} <= set(ids)
@@ -88,7 +85,7 @@ def test_a_user_corpus_and_benchmark_files_are_dependencies_by_content(tmp_path)
 def test_one_variants_hyperparameter_changes_only_that_nodes_config():
     before = resolved(lifecycle())
     after = resolved(lifecycle(align={"variants": {"dpo_cf": {"beta": 0.2}}}))
-    assert {n for n in before if before[n] != after[n]} == {"align/dpo_cf"}
+    assert {n for n in before if before[n] != after[n]} == {"align/dpo_cf", "align/dpo_cf-s1", "align/dpo_cf-s2"}
     after = resolved(lifecycle(pretrain={"defaults": {"training": {"lr": 0.001}}}))
     pretrain = {n for n in before if n.startswith("pretrain/")}
     assert len(pretrain) == 9
@@ -96,8 +93,9 @@ def test_one_variants_hyperparameter_changes_only_that_nodes_config():
     after = resolved(lifecycle(runtime={"parallel": 1}))  # how a run executes changes no result
     assert after == before
     after = resolved(lifecycle(seed=1))
-    # pre-training names its seeds; everything else trains or scores at the top-level seed
-    assert {n for n in before if before[n] != after[n]} == set(before) - {"params", "report"} - pretrain
+    # the training stages name their seeds; everything else scores at the top-level seed
+    trained = {n for n in before if n.split("/")[0] in ("pretrain", "finetune", "align")}
+    assert {n for n in before if before[n] != after[n]} == set(before) - {"params", "report"} - trained
 
 
 def test_a_new_variant_is_a_new_node_and_a_dvc_stage():
