@@ -76,11 +76,14 @@ def export_commit(ref: str, dest: Path) -> Path:
 
 def run_before(ref: str, folder: Path, profile: str) -> str:
     """The old tree's own benchmark, with its code first on the path. The installed `causal-llm`
-    script imports ``causal_llm.app.cli``, which the old tree lacks: a one-line module there hands
-    over to the old command line, so DVC's stage commands run the old code."""
+    script imports ``app.cli``, which an old tree may lack: a one-line module there hands over to
+    the old command line (``causal_llm.app.cli`` or, older, ``causal_llm.cli``), so DVC's stage
+    commands run the old code."""
     repo = export_commit(ref, folder / "before")
-    (repo / "causal_llm" / "app").mkdir(exist_ok=True)
-    (repo / "causal_llm" / "app" / "cli.py").write_text("from causal_llm.cli import main  # noqa: F401\n")
+    if not (repo / "app" / "cli.py").exists():
+        old = "causal_llm.app.cli" if (repo / "causal_llm" / "app" / "cli.py").exists() else "causal_llm.cli"
+        (repo / "app").mkdir(exist_ok=True)
+        (repo / "app" / "cli.py").write_text(f"from {old} import main  # noqa: F401\n")
     env = {**os.environ, "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1"}
     for name in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "CAUSAL_LLM_TIMELINE", "CAUSAL_LLM_WARM_RUNNER"):
         env.pop(name, None)

@@ -34,7 +34,7 @@ def stop_ray_instance() -> None:
 @task(name="start-warm-runner")
 def start_warm_runner() -> str:
     """Forks every node's process from one that imported the stack once (see the module)."""
-    runner = WarmRunner(Path(".causal_llm/run"), (*PRELOAD, "causal_llm.app.cli"))
+    runner = WarmRunner(Path(".causal_llm/run"), (*PRELOAD, "app.cli"))
     _RUNNERS[runner.start()] = runner
     return runner.path
 

@@ -4,7 +4,7 @@ Each node DVC runs is a command, ``causal-llm stage NODE``; started cold, the pr
 (on 2 CPUs) importing torch, transformers, peft and the platform before the node's first line of
 work. During a lifecycle run, ``causal-llm stage`` hands its command to this server instead: the
 server imported all of that once, forks a child for each node, and the child runs exactly what the
-cold process would have (the entry point the client names, ``causal_llm.app.cli:main``) with the
+cold process would have (the entry point the client names, ``app.cli:main``) with the
 client's arguments, working folder, environment and terminal (its stdin, stdout and stderr are
 passed over the socket). The client waits and returns the child's exit status, so DVC sees what it
 always sees. Killing the client kills the child; killing the child fails the client. Without the

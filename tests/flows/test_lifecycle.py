@@ -53,7 +53,7 @@ MODELS = {"pretrain/baseline", "pretrain/cda", "finetune/sft", "finetune/cf_sft"
 
 def _cli(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "causal_llm.app.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         cwd=repo,
         capture_output=True,
         text=True,

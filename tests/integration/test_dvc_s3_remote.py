@@ -33,7 +33,7 @@ def s3_endpoint(tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        from causal_llm.app.servers import is_healthy
+        from app.servers import is_healthy
 
         deadline = time.monotonic() + 60
         while not is_healthy(f"{url}/moto-api/") and time.monotonic() < deadline:

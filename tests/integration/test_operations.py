@@ -126,7 +126,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
                 stderr=subprocess.STDOUT,
             )
         )
-        from causal_llm.app.servers import is_healthy
+        from app.servers import is_healthy
 
         _wait(lambda: is_healthy(f"http://127.0.0.1:{mlflow_port}/health"), 120, "mlflow server", procs[0], mlflow_log)
         serve_log = logs / "serve.log"
@@ -152,7 +152,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
             except subprocess.TimeoutExpired:
                 proc.kill()
         _stop_ray_cluster(ray_dir)
-        from causal_llm.app.servers import port_in_use
+        from app.servers import port_in_use
 
         # A `serve` that had to be killed still takes its server down (it gets SIGTERM when serve dies).
         deadline = time.monotonic() + 30

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from causal_llm.app.cli import main
+from app.cli import main
 from causal_llm.benchmarks import BenchmarkFormatError
 from causal_llm.benchmarks.runner import evaluate_benchmark, headline, load_benchmark
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from causal_llm.app.cli import main
+from app.cli import main
 from causal_llm.benchmarks import FORMATS, BenchmarkFormatError, Item, RowErrors, formats
 from causal_llm.benchmarks.cladder import ANSWER_SUFFIX, find_model_metadata, paired_metadata
 from causal_llm.benchmarks.runner import load_benchmark, split_options

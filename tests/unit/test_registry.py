@@ -58,7 +58,7 @@ def test_unknown_name_raises_key_error_with_hint():
 
 
 def test_the_cli_reports_bad_names_but_keeps_the_traceback_of_a_bug(monkeypatch, capsys):
-    from causal_llm.app import cli
+    from app import cli
 
     def failing(error):
         def run(args):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from causal_llm.app.cli import main
-from causal_llm.app.servers import MlflowServerConfig, mlflow_server_command, stop
+from app.cli import main
+from app.servers import MlflowServerConfig, mlflow_server_command, stop
 from causal_llm.config import ParamsError
 
 
@@ -62,7 +62,7 @@ def test_a_server_stops_when_the_process_that_started_it_is_killed(tmp_path):
     import psutil
 
     starter = (
-        "import sys, time; from pathlib import Path; from causal_llm.app.servers import _start; "
+        "import sys, time; from pathlib import Path; from app.servers import _start; "
         f"p = _start([sys.executable, '-c', 'import time; time.sleep(120)'], Path({str(tmp_path / 'log')!r}), {{}}); "
         "print(p.pid, flush=True); time.sleep(120)"
     )

@@ -221,7 +221,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import signal
 
-    from causal_llm.app.servers import MlflowServerConfig, ServerError, start_mlflow_server, start_prefect_server, stop
+    from app.servers import MlflowServerConfig, ServerError, start_mlflow_server, start_prefect_server, stop
 
     logs, procs = Path(".causal_llm/logs"), []
     for sig in (signal.SIGTERM, signal.SIGHUP):  # `finally` stops the servers (Prefect's runner exits so too)
@@ -254,7 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_mlflow_server(args: argparse.Namespace) -> int:
-    from causal_llm.app.servers import MlflowServerConfig, mlflow_server_command
+    from app.servers import MlflowServerConfig, mlflow_server_command
 
     cfg = MlflowServerConfig(args.host, args.port, args.backend_store_uri, args.artifacts_destination)
     cmd = mlflow_server_command(cfg)
@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 
         socket_path = available()
         if socket_path is not None:
-            return run_client(socket_path, "causal_llm.app.cli:main", [sys.argv[0], *argv])
+            return run_client(socket_path, "app.cli:main", [sys.argv[0], *argv])
     args = build_parser().parse_args(argv)
     _quiet_env()
     try:
